@@ -1,0 +1,378 @@
+"""One index run: crawl -> validate -> embed -> snapshot per collection -> commit.
+
+Full (nightly) and incremental (one tenant) runs share this code path:
+
+- a collection whose *source fingerprint* (every file's key, size and ETag/mtime, plus the
+  model, validation rules and text version) equals the parent manifest's is carried over
+  as it is, not rewritten;
+- a playbook whose embedded text is unchanged reuses its vector from the parent snapshot
+  (keyed by content hash + model identity); only the rest is embedded;
+- the new manifest names every collection (carried or rebuilt) and CURRENT moves by
+  compare-and-swap. If another run moved CURRENT first, this run re-reads it, rebases its
+  rebuilt collections onto the newer manifest and retries; the report says so.
+
+A run that fails before the swap leaves CURRENT, and so what is served, as it was.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import platform
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer import __version__
+from indexer.blobs import Blobs
+from indexer.crawl import CrawlResult, VersionFolder, crawl_library, crawl_tenants
+from indexer.embed import Embedder
+from indexer.errors import CommitConflict, StoreError
+from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
+from indexer.report import Rejection
+from indexer.rows import playbook_row, rows_table
+from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
+from indexer.text import TEXT_VERSION
+from indexer.validate import ValidPlaybook, validate_folder
+from indexer.vectors import INDEX_KIND, index_bytes
+
+RULES_VERSION = "rules-v1"
+Progress = Callable[[str], None]
+Fault = Callable[[str], None]
+
+
+@dataclass
+class CollectionOutcome:
+    """What the run did with one collection."""
+
+    collection: str
+    action: str  # built | carried | kept | removed
+    seen: int = 0
+    indexed: int = 0
+    reused: int = 0
+    embedded: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    snapshot_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "seen": self.seen,
+            "indexed": self.indexed,
+            "reused": self.reused,
+            "embedded": self.embedded,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "snapshot_id": self.snapshot_id,
+        }
+
+
+@dataclass
+class RunReport:
+    """The run's summary: counts, rejections with reasons, time, and the commit outcome."""
+
+    store: str
+    manifest_id: str | None = None
+    parent: str | None = None
+    committed: bool = False
+    attempts: int = 0
+    rebased_onto: list[str] = field(default_factory=list)
+    unchanged: bool = False  # nothing changed: CURRENT already names an equal manifest
+    collections: dict[str, CollectionOutcome] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(c, attr) for c in self.collections.values())
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        return [r for c in self.collections.values() for r in c.rejected]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store,
+            "manifest_id": self.manifest_id,
+            "parent": self.parent,
+            "committed": self.committed,
+            "attempts": self.attempts,
+            "rebased_onto": self.rebased_onto,
+            "unchanged": self.unchanged,
+            "seen": self.total("seen"),
+            "indexed": self.total("indexed"),
+            "reused": self.total("reused"),
+            "embedded": self.total("embedded"),
+            "rejected": len(self.rejections),
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "collections": {k: v.to_dict() for k, v in sorted(self.collections.items())},
+        }
+
+
+def _created_by(command: str) -> dict[str, Any]:
+    import duckdb
+    import faiss
+    import pyarrow
+
+    return {
+        "tool": command,
+        "version": __version__,
+        "host": socket.gethostname(),
+        "user": getpass.getuser(),
+        "argv": sys.argv[1:],
+        "python": platform.python_version(),
+        "libraries": {
+            "faiss": faiss.__version__,
+            "pyarrow": pyarrow.__version__,
+            "duckdb": duckdb.__version__,
+        },
+    }
+
+
+def source_fingerprint(
+    folders: Iterable[VersionFolder], rejections: Iterable[Rejection], model: ModelIdentity
+) -> str:
+    """Changes whenever anything that feeds the collection's snapshot changes."""
+    h = hashlib.sha256()
+    h.update(f"{RULES_VERSION}\0{TEXT_VERSION}\0{model.name}\0{model.weights_sha256}\n".encode())
+    for f in sorted(folders, key=lambda f: f.uri):
+        h.update(f"{f.uri}\0{f.fingerprint}\n".encode())
+    for r in sorted(rejections, key=lambda r: (r.folder, r.field)):
+        h.update(f"{r.folder}\0{r.field}\0{r.reason}\n".encode())
+    return h.hexdigest()
+
+
+def _validate_all(
+    folders: Sequence[VersionFolder], progress: Progress, collection: str
+) -> tuple[list[ValidPlaybook], list[Rejection]]:
+    valid: list[ValidPlaybook] = []
+    rejected: list[Rejection] = []
+    seen: dict[tuple[str, str], str] = {}
+    # Reads are I/O bound (S3 round trips): validate folders concurrently, keep input order.
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(validate_folder, folders))
+    for folder, out in zip(folders, outcomes, strict=True):
+        if isinstance(out, list):
+            rejected.extend(out)
+            continue
+        key = (out.metadata["playbook_id"], out.metadata["version"])
+        if key in seen:
+            rejected.append(Rejection(folder.uri, "(folder)",
+                                      f"duplicate of {seen[key]} (same playbook_id and version)"))
+            continue
+        seen[key] = folder.uri
+        valid.append(out)
+    if len(folders) >= 200:
+        progress(f"{collection}: validated {len(folders)} folders, {len(rejected)} rejected")
+    return valid, rejected
+
+
+def _previous_vectors(store: Store, ref: SnapshotRef | None) -> dict[str, np.ndarray]:
+    """content_hash -> vector from the parent snapshot of the same collection."""
+    if ref is None or ref.rows == 0:
+        return {}
+    try:
+        data = store.load_snapshot(ref)
+    except StoreError:
+        return {}  # an unreadable parent only costs re-embedding
+    hashes = data.table.column("content_hash").to_pylist()
+    flat = data.table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    vecs = flat.reshape(len(hashes), -1) if hashes else flat.reshape(0, 0)
+    return {h: vecs[i] for i, h in enumerate(hashes)}
+
+
+def _build_collection(
+    store: Store, collection: str, folders: list[VersionFolder], crawl_rejections: list[Rejection],
+    fingerprint: str, parent_ref: SnapshotRef | None, embedder: Embedder, sources: list[str],
+    progress: Progress,
+) -> tuple[SnapshotRef, CollectionOutcome]:
+    outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
+    valid, rejected = _validate_all(folders, progress, collection)
+    outcome.rejected = crawl_rejections + rejected
+    valid.sort(key=lambda p: (p.metadata["playbook_id"], version_sort_key(p.metadata["version"])))
+    rows = [playbook_row(p) for p in valid]
+    model = embedder.identity
+    previous = _previous_vectors(store, parent_ref)
+    vectors = np.zeros((len(rows), model.dimension), dtype=np.float32)
+    todo: list[int] = []
+    for i, row in enumerate(rows):
+        vec = previous.get(row["content_hash"])
+        if vec is not None and vec.shape == (model.dimension,):
+            vectors[i] = vec
+        else:
+            todo.append(i)
+    batch = 512
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        vectors[chunk] = embedder.embed([rows[i]["embed_text"] for i in chunk])
+        if len(todo) > batch:
+            progress(f"{collection}: embedded {min(start + batch, len(todo))}/{len(todo)}")
+    outcome.indexed, outcome.reused, outcome.embedded = len(rows), len(rows) - len(todo), len(todo)
+    table = rows_table(rows, vectors, model.dimension)
+    description = {
+        "model": model.to_dict(),
+        "dimension": model.dimension,
+        "index": INDEX_KIND,
+        "text_version": TEXT_VERSION,
+        "rules_version": RULES_VERSION,
+        "sources": sources,
+        "validation": {
+            "seen": outcome.seen,
+            "indexed": outcome.indexed,
+            "rejected": [r.to_dict() for r in outcome.rejected],
+        },
+        "built_with": _created_by("playbooks index")["libraries"],
+    }
+    ref = store.write_snapshot(collection, table, index_bytes(vectors, model.dimension),
+                               description, fingerprint, rejected=len(outcome.rejected))
+    outcome.snapshot_id = ref.snapshot_id
+    return ref, outcome
+
+
+def run_index(
+    *,
+    store: Store,
+    library: Sequence[Blobs],
+    tenants: Sequence[Blobs],
+    embedder: Embedder,
+    include_library: bool = True,
+    only_tenants: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    fault: Fault | None = None,
+    max_attempts: int = 5,
+    command: str = "playbooks index",
+) -> RunReport:
+    """Index the sources into ``store`` and move CURRENT; never raises for bad playbooks.
+
+    ``only_tenants`` (with ``include_library=False``) is the on-publish run: only those
+    tenants' collections are looked at; every other collection is kept from the parent.
+    ``fault(step)`` is called at each commit step (tests use it to simulate a crash).
+    Raises :class:`StoreError` when the store cannot be written or CURRENT cannot be moved
+    after ``max_attempts`` compare-and-swap attempts.
+    """
+    say = progress or (lambda _msg: None)
+    hit = fault or (lambda _step: None)
+    started = time.monotonic()
+    report = RunReport(store=store.uri)
+    model = embedder.identity
+
+    crawl = CrawlResult()
+    if include_library:
+        for blobs in library:
+            crawl_library(blobs, crawl)
+    for blobs in tenants:
+        crawl_tenants(blobs, crawl, only=only_tenants)
+    say(f"crawled {sum(len(v) for v in crawl.folders.values())} version folders "
+        f"in {len(crawl.folders)} collections")
+    stray = crawl.rejections.pop("(tenants)", [])
+
+    pointer = store.current()
+    parent = store.read_manifest(pointer.manifest_id) if pointer.manifest_id else None
+    if parent is not None and parent.model != model:
+        say(f"model changed since {parent.manifest_id}: every collection is rebuilt")
+    same_model = parent is not None and parent.model == model
+    base = dict(parent.collections) if parent and same_model else {}
+
+    built: dict[str, SnapshotRef] = {}
+    in_scope: set[str] = set()
+    for collection in sorted(crawl.folders):
+        in_scope.add(collection)
+        folders = crawl.folders[collection]
+        crawl_rej = crawl.rejections.get(collection, [])
+        fp = source_fingerprint(folders, crawl_rej, model)
+        prev = base.get(collection)
+        if prev is not None and prev.source_fingerprint == fp:
+            report.collections[collection] = CollectionOutcome(
+                collection, "carried", seen=len(folders) + len(crawl_rej),
+                indexed=prev.rows, reused=prev.rows, snapshot_id=prev.snapshot_id,
+                rejected=list(crawl_rej),
+            )
+            continue
+        ref, outcome = _build_collection(
+            store, collection, folders, crawl_rej, fp, prev, embedder,
+            crawl.sources.get(collection, []), say,
+        )
+        built[collection] = ref
+        report.collections[collection] = outcome
+        say(f"{collection}: {outcome.indexed} indexed ({outcome.reused} reused, "
+            f"{outcome.embedded} embedded), {len(outcome.rejected)} rejected")
+    if stray:
+        report.collections.setdefault("(tenants)", CollectionOutcome("(tenants)", "skipped"))
+        report.collections["(tenants)"].rejected.extend(stray)
+    hit("snapshots-written")
+
+    def in_run_scope(collection: str) -> bool:
+        if collection == LIBRARY_COLLECTION:
+            return include_library
+        tenant = collection_tenant(collection)
+        return only_tenants is None or tenant in set(only_tenants)
+
+    for attempt in range(1, max_attempts + 1):
+        report.attempts = attempt
+        if attempt > 1:
+            pointer = store.current()
+            parent = store.read_manifest(pointer.manifest_id) if pointer.manifest_id else None
+            if parent is not None and parent.model != model:
+                raise StoreError(f"{parent.manifest_id} was built with another model; "
+                                 "rerun this index job", manifest=parent.manifest_id)
+            report.rebased_onto.append(pointer.manifest_id or "(empty)")
+            say(f"CURRENT moved to {pointer.manifest_id}; rebasing and retrying")
+        collections: dict[str, SnapshotRef] = {}
+        if parent is not None and parent.model == model:
+            for name, ref in parent.collections.items():
+                # Outside this run's scope, or in scope but not rebuilt: take the newest.
+                if not in_run_scope(name) or (name in in_scope and name not in built):
+                    collections[name] = ref
+        for name in in_scope:
+            if name in built:
+                collections[name] = built[name]
+            elif name not in collections and name in base:
+                collections[name] = base[name]
+        for name, ref in list(collections.items()):
+            if in_run_scope(name) and name not in in_scope and only_tenants is None:
+                # Its source prefix is gone in a full run: the collection is removed.
+                del collections[name]
+                report.collections[name] = CollectionOutcome(name, "removed",
+                                                             snapshot_id=ref.snapshot_id)
+        for name, ref in collections.items():
+            if name not in report.collections:
+                report.collections[name] = CollectionOutcome(
+                    name, "kept", indexed=ref.rows, snapshot_id=ref.snapshot_id)
+        if parent is not None and dict(parent.collections) == collections:
+            # Nothing to promote: keep CURRENT (no new manifest, no reload for servers).
+            report.manifest_id = report.parent = parent.manifest_id
+            report.committed, report.unchanged = True, True
+            break
+        summary = {
+            "seen": report.total("seen"),
+            "indexed": report.total("indexed"),
+            "reused": report.total("reused"),
+            "embedded": report.total("embedded"),
+            "rejected": len(report.rejections),
+            "built": sorted(built),
+        }
+        manifest = Manifest.create(
+            parent=pointer.manifest_id, created_by=_created_by(command), model=model,
+            collections=collections, report=summary,
+        )
+        store.write_manifest(manifest)
+        hit("manifest-written")
+        try:
+            store.swap_current(manifest.manifest_id, pointer)
+        except CommitConflict:
+            continue
+        hit("committed")
+        report.manifest_id = manifest.manifest_id
+        report.parent = pointer.manifest_id
+        report.committed = True
+        break
+    else:
+        raise StoreError(f"could not move CURRENT after {max_attempts} attempts: other "
+                         "index runs kept committing first")
+    report.seconds = time.monotonic() - started
+    return report

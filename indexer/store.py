@@ -1,0 +1,446 @@
+"""The store layout: the one contract between the indexer (writer) and the server (reader).
+
+::
+
+    <root>/snapshots/<collection>/<snapshot_id>/metadata.parquet   one row per playbook version
+    <root>/snapshots/<collection>/<snapshot_id>/index.faiss        row i == parquet row i
+    <root>/snapshots/<collection>/<snapshot_id>/snapshot.json      self-description, checksums
+    <root>/manifests/<manifest_id>.json                            immutable
+    <root>/manifests/CURRENT                                       the one mutable pointer
+
+Nothing else reads or writes these files. Snapshots and manifests are written once and
+never modified; ``snapshot.json`` is written after the files it checksums, the manifest
+after every snapshot it names, and CURRENT moves last, by compare-and-swap
+(:meth:`Store.swap_current`). A reader that follows CURRENT therefore never sees a
+half-written state, and :meth:`Store.load_snapshot` verifies every checksum it reads.
+Manifest and snapshot ids embed a hash of their content, so they are tamper-evident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from indexer.blobs import BlobNotFound, Blobs
+from indexer.errors import ChecksumMismatch, NotFound, StoreError
+
+FORMAT_VERSION = 1
+SNAPSHOTS = "snapshots"
+MANIFESTS = "manifests"
+CURRENT_KEY = f"{MANIFESTS}/CURRENT"
+METADATA_FILE = "metadata.parquet"
+INDEX_FILE = "index.faiss"
+DESCRIPTION_FILE = "snapshot.json"
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _stamp(ts: datetime) -> str:
+    return ts.strftime("%Y%m%dT%H%M%S%fZ")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which embedding model made the vectors: a server must embed queries with the same."""
+
+    name: str
+    weights_sha256: str
+    dimension: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weights_sha256": self.weights_sha256,
+                "dimension": self.dimension}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelIdentity:
+        return cls(str(d["name"]), str(d["weights_sha256"]), int(d["dimension"]))
+
+
+def playbook_schema(dimension: int) -> pa.Schema:
+    """The Parquet schema of ``metadata.parquet``: one row per playbook version."""
+    script = pa.struct([
+        ("format", pa.string()),
+        ("path", pa.string()),
+        ("uri", pa.string()),
+        ("sha256", pa.string()),
+        ("size_bytes", pa.int64()),
+    ])
+    ts = pa.timestamp("s", tz="UTC")
+    strings = pa.list_(pa.string())
+    return pa.schema([
+        ("collection", pa.string()),
+        ("tenant_id", pa.string()),
+        ("playbook_id", pa.string()),
+        ("version", pa.string()),
+        ("version_major", pa.int32()),
+        ("version_minor", pa.int32()),
+        ("version_patch", pa.int32()),
+        ("version_prerelease", pa.string()),
+        ("name", pa.string()),
+        ("description", pa.string()),
+        ("purpose", pa.string()),
+        ("use_cases", strings),
+        ("keywords", strings),
+        ("cloud_provider", strings),
+        ("resource_types", strings),
+        ("prerequisites", strings),
+        ("author", pa.string()),
+        ("storage_strategy", pa.string()),
+        ("status", pa.string()),
+        ("tags", pa.map_(pa.string(), pa.string())),
+        ("estimated_impact_json", pa.string()),
+        ("created_at", ts),
+        ("updated_at", ts),
+        ("last_executed_at", ts),
+        ("execution_count", pa.int64()),
+        ("success_count", pa.int64()),
+        ("success_rate", pa.float64()),
+        ("based_on_escher", pa.bool_()),
+        ("escher_playbook_id", pa.string()),
+        ("escher_version", pa.string()),
+        ("parameters_json", pa.string()),
+        ("explain_plan_json", pa.string()),
+        ("parameter_names", strings),
+        ("step_names", strings),
+        ("scripts", pa.list_(script)),
+        ("source_uri", pa.string()),
+        ("source_fingerprint", pa.string()),
+        ("embed_text", pa.string()),
+        ("content_hash", pa.string()),
+        ("vector", pa.list_(pa.float32(), dimension)),
+    ])
+
+
+@dataclass(frozen=True)
+class FileSum:
+    sha256: str
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "bytes": self.bytes}
+
+
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A manifest's entry for one collection."""
+
+    collection: str
+    snapshot_id: str
+    rows: int
+    files: Mapping[str, FileSum]
+    source_fingerprint: str
+    rejected: int = 0
+
+    @property
+    def path(self) -> str:
+        return f"{SNAPSHOTS}/{self.collection}/{self.snapshot_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "path": self.path,
+            "rows": self.rows,
+            "rejected": self.rejected,
+            "source_fingerprint": self.source_fingerprint,
+            "files": {k: v.to_dict() for k, v in sorted(self.files.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, collection: str, d: Mapping[str, Any]) -> SnapshotRef:
+        return cls(
+            collection=collection,
+            snapshot_id=str(d["snapshot_id"]),
+            rows=int(d["rows"]),
+            files={k: FileSum(str(v["sha256"]), int(v["bytes"])) for k, v in d["files"].items()},
+            source_fingerprint=str(d.get("source_fingerprint", "")),
+            rejected=int(d.get("rejected", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Immutable: which snapshot each collection uses, and how it was built."""
+
+    manifest_id: str
+    parent: str | None
+    created_at: str
+    created_by: Mapping[str, Any]
+    model: ModelIdentity
+    collections: Mapping[str, SnapshotRef]
+    report: Mapping[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "parent": self.parent,
+            "created_at": self.created_at,
+            "created_by": dict(self.created_by),
+            "model": self.model.to_dict(),
+            "collections": {k: v.to_dict() for k, v in sorted(self.collections.items())},
+            "report": dict(self.report),
+        }
+
+    def to_json(self) -> bytes:
+        doc = {"manifest_id": self.manifest_id, **self.body()}
+        return (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode()
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        parent: str | None,
+        created_by: Mapping[str, Any],
+        model: ModelIdentity,
+        collections: Mapping[str, SnapshotRef],
+        report: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Manifest:
+        ts = now or utc_now()
+        draft = cls("", parent, iso(ts), created_by, model, dict(collections), report or {})
+        digest = sha256_hex(json.dumps(draft.body(), sort_keys=True).encode())[:12]
+        return cls(f"m-{_stamp(ts)}-{digest}", parent, draft.created_at, created_by, model,
+                   dict(collections), report or {})
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Manifest:
+        try:
+            doc = json.loads(data)
+            m = cls(
+                manifest_id=str(doc["manifest_id"]),
+                parent=doc.get("parent"),
+                created_at=str(doc["created_at"]),
+                created_by=doc.get("created_by", {}),
+                model=ModelIdentity.from_dict(doc["model"]),
+                collections={
+                    name: SnapshotRef.from_dict(name, ref)
+                    for name, ref in doc["collections"].items()
+                },
+                report=doc.get("report", {}),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{where}: not a valid manifest ({exc!r})", file=where) from None
+        digest = sha256_hex(json.dumps(m.body(), sort_keys=True).encode())[:12]
+        if not m.manifest_id.endswith(f"-{digest}"):
+            raise ChecksumMismatch(
+                f"{where}: content does not match its id {m.manifest_id}", file=where
+            )
+        return m
+
+
+@dataclass(frozen=True)
+class CurrentPointer:
+    """What CURRENT said when read, and its tag for a later compare-and-swap."""
+
+    manifest_id: str | None
+    tag: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotData:
+    """A snapshot's files, read and verified."""
+
+    ref: SnapshotRef
+    table: pa.Table
+    index_bytes: bytes
+    description: Mapping[str, Any]
+
+
+class Store:
+    """Reads and writes the layout above on any :class:`~indexer.blobs.Blobs`."""
+
+    def __init__(self, blobs: Blobs) -> None:
+        self.blobs = blobs
+
+    @property
+    def uri(self) -> str:
+        return self.blobs.uri
+
+    # ----- snapshots -------------------------------------------------------------------
+    def write_snapshot(
+        self,
+        collection: str,
+        table: pa.Table,
+        index_bytes: bytes,
+        description: Mapping[str, Any],
+        source_fingerprint: str,
+        rejected: int = 0,
+        now: datetime | None = None,
+    ) -> SnapshotRef:
+        """Write the three files of a new snapshot; ``snapshot.json`` goes last."""
+        if not _ID_RE.match(collection):
+            raise StoreError(f"invalid collection name {collection!r}")
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        parquet_bytes = buf.getvalue()
+        files = {
+            METADATA_FILE: FileSum(sha256_hex(parquet_bytes), len(parquet_bytes)),
+            INDEX_FILE: FileSum(sha256_hex(index_bytes), len(index_bytes)),
+        }
+        ts = now or utc_now()
+        content = sha256_hex((files[METADATA_FILE].sha256 + files[INDEX_FILE].sha256).encode())
+        snapshot_id = f"s-{_stamp(ts)}-{content[:12]}"
+        base = f"{SNAPSHOTS}/{collection}/{snapshot_id}"
+        self.blobs.write(f"{base}/{METADATA_FILE}", parquet_bytes)
+        self.blobs.write(f"{base}/{INDEX_FILE}", index_bytes)
+        desc = {
+            "format": FORMAT_VERSION,
+            "collection": collection,
+            "snapshot_id": snapshot_id,
+            "created_at": iso(ts),
+            "rows": table.num_rows,
+            "source_fingerprint": source_fingerprint,
+            "files": {k: v.to_dict() for k, v in files.items()},
+            **description,
+        }
+        desc_bytes = (json.dumps(desc, indent=2, default=str) + "\n").encode()
+        self.blobs.write(f"{base}/{DESCRIPTION_FILE}", desc_bytes)
+        files[DESCRIPTION_FILE] = FileSum(sha256_hex(desc_bytes), len(desc_bytes))
+        return SnapshotRef(collection, snapshot_id, table.num_rows, files, source_fingerprint,
+                           rejected)
+
+    def _read_verified(self, ref: SnapshotRef, name: str) -> bytes:
+        key = f"{ref.path}/{name}"
+        try:
+            data = self.blobs.read(key)
+        except BlobNotFound:
+            raise StoreError(
+                f"{self.blobs.uri_for(key)} is missing (named by snapshot {ref.snapshot_id})",
+                file=self.blobs.uri_for(key),
+            ) from None
+        expected = ref.files.get(name)
+        if expected is None:
+            raise StoreError(f"manifest entry for {ref.collection} has no checksum for {name}")
+        actual = sha256_hex(data)
+        if actual != expected.sha256 or len(data) != expected.bytes:
+            raise ChecksumMismatch(
+                f"{self.blobs.uri_for(key)}: sha256 {actual[:12]}… ({len(data)} bytes), "
+                f"manifest expects {expected.sha256[:12]}… ({expected.bytes} bytes)",
+                file=self.blobs.uri_for(key),
+            )
+        return data
+
+    def load_snapshot(self, ref: SnapshotRef) -> SnapshotData:
+        """Read and verify a snapshot's files; raises :class:`ChecksumMismatch` or StoreError."""
+        desc_bytes = self._read_verified(ref, DESCRIPTION_FILE)
+        parquet_bytes = self._read_verified(ref, METADATA_FILE)
+        index_bytes = self._read_verified(ref, INDEX_FILE)
+        table = pq.read_table(pa.BufferReader(parquet_bytes))
+        if table.num_rows != ref.rows:
+            raise StoreError(
+                f"{ref.path}: {table.num_rows} rows, manifest says {ref.rows}", file=ref.path
+            )
+        return SnapshotData(ref, table, index_bytes, json.loads(desc_bytes))
+
+    def read_description(self, ref: SnapshotRef) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self._read_verified(ref, DESCRIPTION_FILE))
+        return result
+
+    def metadata_uri(self, ref: SnapshotRef) -> str:
+        return self.blobs.uri_for(f"{ref.path}/{METADATA_FILE}")
+
+    def snapshot_ids(self, collection: str) -> list[str]:
+        return self.blobs.list_dirs(f"{SNAPSHOTS}/{collection}")
+
+    def collections_on_disk(self) -> list[str]:
+        return self.blobs.list_dirs(SNAPSHOTS)
+
+    def delete_snapshot(self, collection: str, snapshot_id: str) -> int:
+        """Delete every file of one snapshot folder; returns how many were removed."""
+        n = 0
+        for info in list(self.blobs.list(f"{SNAPSHOTS}/{collection}/{snapshot_id}")):
+            self.blobs.delete(info.key)
+            n += 1
+        return n
+
+    # ----- manifests -------------------------------------------------------------------
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Write once; refuses to replace an existing manifest with other content."""
+        key = f"{MANIFESTS}/{manifest.manifest_id}.json"
+        data = manifest.to_json()
+        if self.blobs.tag(key) is not None:
+            if self.blobs.read(key) != data:
+                raise StoreError(f"{self.blobs.uri_for(key)} exists with other content")
+            return
+        self.blobs.write_if(key, data, None)
+
+    def read_manifest(self, manifest_id: str) -> Manifest:
+        if not _ID_RE.match(manifest_id):
+            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
+                           manifest=manifest_id)
+        key = f"{MANIFESTS}/{manifest_id}.json"
+        try:
+            data = self.blobs.read(key)
+        except BlobNotFound:
+            raise NotFound(f"no manifest {manifest_id} in {self.uri}",
+                           manifest=manifest_id) from None
+        m = Manifest.from_json(data, self.blobs.uri_for(key))
+        if m.manifest_id != manifest_id:
+            raise ChecksumMismatch(f"{self.blobs.uri_for(key)} holds manifest {m.manifest_id}")
+        return m
+
+    def manifest_ids(self) -> list[str]:
+        """Every manifest in the store, oldest first (ids sort by creation time)."""
+        out = []
+        for info in self.blobs.list(MANIFESTS):
+            name = info.key.rsplit("/", 1)[-1]
+            if name.endswith(".json") and name.startswith("m-"):
+                out.append(name[: -len(".json")])
+        return sorted(out)
+
+    def iter_manifests(self) -> Iterator[Manifest]:
+        for mid in self.manifest_ids():
+            yield self.read_manifest(mid)
+
+    # ----- the pointer -----------------------------------------------------------------
+    def current(self) -> CurrentPointer:
+        """Read CURRENT with its tag (``manifest_id`` is None in an empty store)."""
+        tag = self.blobs.tag(CURRENT_KEY)
+        if tag is None:
+            return CurrentPointer(None, None)
+        try:
+            data = self.blobs.read(CURRENT_KEY)
+        except BlobNotFound:
+            return CurrentPointer(None, None)
+        # Re-read the tag: the pointer may have moved between the two calls.
+        tag2 = self.blobs.tag(CURRENT_KEY)
+        if tag2 != tag:
+            return self.current()
+        manifest_id = data.decode("utf-8", "replace").strip()
+        if not _ID_RE.match(manifest_id):
+            raise StoreError(f"{self.blobs.uri_for(CURRENT_KEY)} holds {manifest_id!r}, "
+                             "not a manifest id")
+        return CurrentPointer(manifest_id, tag)
+
+    def current_tag(self) -> str | None:
+        """Cheap change detection for pollers (stat / HEAD)."""
+        return self.blobs.tag(CURRENT_KEY)
+
+    def swap_current(self, manifest_id: str, expected: CurrentPointer) -> CurrentPointer:
+        """Point CURRENT at ``manifest_id`` if it still is ``expected``.
+
+        Raises :class:`~indexer.errors.CommitConflict` when another writer moved it first.
+        The manifest must already be written (it is read back and verified first).
+        """
+        self.read_manifest(manifest_id)
+        tag = self.blobs.write_if(CURRENT_KEY, f"{manifest_id}\n".encode(), expected.tag)
+        return CurrentPointer(manifest_id, tag)
