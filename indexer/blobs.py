@@ -159,8 +159,17 @@ class LocalBlobs:
         return sorted(p.name for p in base.iterdir() if p.is_dir())
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
         with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+            path.unlink()
+        # As on S3, a folder whose last object is gone no longer exists (list_dirs agrees).
+        for parent in path.parents:
+            if parent == self.root:
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty (or already gone): stop here
+                break
 
     def uri_for(self, key: str) -> str:
         return str(self.root / key)
@@ -299,7 +308,10 @@ class S3Blobs:
             raise self._fail(exc, key) from exc
 
     def uri_for(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
+        # Only names the object (for messages, rejections): like LocalBlobs.uri_for it must
+        # not refuse a bad key, or reporting an unsafe name would itself raise.
+        root = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        return f"{root}/{key}"
 
     def local_path(self, key: str) -> Path | None:
         return None

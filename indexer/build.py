@@ -34,6 +34,7 @@ from indexer.blobs import Blobs
 from indexer.crawl import CrawlResult, VersionFolder, crawl_library, crawl_tenants
 from indexer.embed import Embedder
 from indexer.errors import CommitConflict, StoreError
+from indexer.gates import GatePolicy, enforce_gates
 from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
 from indexer.report import Rejection
 from indexer.rows import playbook_row, rows_table
@@ -246,12 +247,15 @@ def run_index(
     fault: Fault | None = None,
     max_attempts: int = 5,
     command: str = "playbooks index",
+    gates: GatePolicy | None = None,
 ) -> RunReport:
     """Index the sources into ``store`` and move CURRENT; never raises for bad playbooks.
 
     ``only_tenants`` (with ``include_library=False``) is the on-publish run: only those
     tenants' collections are looked at; every other collection is kept from the parent.
     ``fault(step)`` is called at each commit step (tests use it to simulate a crash).
+    ``gates`` (None: off) are checked before the manifest is written: a failure raises
+    :class:`~indexer.gates.PromotionRefused` and CURRENT stays where it was.
     Raises :class:`StoreError` when the store cannot be written or CURRENT cannot be moved
     after ``max_attempts`` compare-and-swap attempts.
     """
@@ -333,12 +337,13 @@ def run_index(
                 collections[name] = built[name]
             elif name not in collections and name in base:
                 collections[name] = base[name]
-        for name, ref in list(collections.items()):
-            if in_run_scope(name) and name not in in_scope and only_tenants is None:
-                # Its source prefix is gone in a full run: the collection is removed.
-                del collections[name]
-                report.collections[name] = CollectionOutcome(name, "removed",
-                                                             snapshot_id=ref.snapshot_id)
+        if parent is not None:
+            for name, ref in parent.collections.items():
+                if in_run_scope(name) and name not in in_scope:
+                    # Its source prefix is gone: the collection leaves the manifest.
+                    collections.pop(name, None)
+                    report.collections[name] = CollectionOutcome(
+                        name, "removed", snapshot_id=ref.snapshot_id)
         for name, ref in collections.items():
             if name not in report.collections:
                 report.collections[name] = CollectionOutcome(
@@ -360,6 +365,8 @@ def run_index(
             parent=pointer.manifest_id, created_by=_created_by(command), model=model,
             collections=collections, report=summary,
         )
+        if gates is not None:
+            enforce_gates(gates, store, parent, manifest, report)
         store.write_manifest(manifest)
         hit("manifest-written")
         try:

@@ -114,7 +114,16 @@ def _add_playbooks(
     infos: list[BlobInfo],
 ) -> None:
     """``infos`` are keys under ``base`` (``playbooks`` or ``tenants/<t>/playbooks``)."""
-    rel = [BlobInfo(i.key[len(base) + 1 :], i.size, i.tag) for i in infos]
+    rel = []
+    for info in infos:
+        if ".." in info.key.split("/"):
+            # S3 allows such keys, but Blobs refuses to read them: report, don't group.
+            result.reject(collection, Rejection(
+                blobs.uri_for(info.key), "(layout)",
+                "object key has a '..' segment; it could escape its folder",
+            ))
+            continue
+        rel.append(BlobInfo(info.key[len(base) + 1 :], info.size, info.tag))
     groups, strays = _group(rel, 2)
     for stray in strays:
         result.reject(collection, Rejection(

@@ -117,6 +117,31 @@ SETTINGS: tuple[Setting, ...] = (
             "(0 disables).", _non_negative_float),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_json", "true", "Structured JSON logs on stderr.", _bool),
+    # --- optional LLM pass (intent + re-rank; off unless llm_provider is set) ---
+    Setting("llm_provider", "", "LLM provider for the optional intent and re-rank pass: "
+            "'openai' (any OpenAI-compatible chat-completions server: OpenAI, vLLM, "
+            "llama.cpp, Ollama, LiteLLM) or 'anthropic'; empty turns the pass off."),
+    Setting("llm_base_url", "", "Base URL of the LLM provider (e.g. http://127.0.0.1:11434); "
+            "empty means the provider's public API.", _optional),
+    Setting("llm_model", "", "Model name sent to the LLM provider; required when "
+            "llm_provider is set."),
+    Setting("llm_api_key", "", "API key for the LLM provider; empty sends none.", str,
+            secret=True),
+    Setting("llm_timeout_seconds", "1.5", "Longest one LLM call may take.",
+            _non_negative_float),
+    Setting("llm_budget_seconds", "2.0", "Time budget of one LLM pass per request, retries "
+            "included; a reserve is kept so the cheap fallback always runs.",
+            _non_negative_float),
+    Setting("llm_rerank_top_n", "10", "How many of the cheap ranking's top candidates the "
+            "LLM re-ranks.", _positive_int),
+    Setting("llm_breaker_failures", "5", "Consecutive failed LLM passes that open the "
+            "circuit breaker (calls stop until it resets).", _positive_int),
+    Setting("llm_breaker_reset_seconds", "30", "How long the LLM circuit breaker stays open "
+            "before letting one trial call through.", _non_negative_float),
+    Setting("llm_cache_size", "1024", "Accepted LLM answers kept in memory (LRU).",
+            _positive_int),
+    Setting("llm_cache_ttl_seconds", "600", "How long an accepted LLM answer is reused "
+            "(0 disables the cache).", _non_negative_float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -7,6 +7,7 @@
     <root>/snapshots/<collection>/<snapshot_id>/snapshot.json      self-description, checksums
     <root>/manifests/<manifest_id>.json                            immutable
     <root>/manifests/CURRENT                                       the one mutable pointer
+    <root>/manifests/pins/<manifest_id>                            pin marker (gc keeps it)
 
 Nothing else reads or writes these files. Snapshots and manifests are written once and
 never modified; ``snapshot.json`` is written after the files it checksums, the manifest
@@ -22,6 +23,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +39,7 @@ FORMAT_VERSION = 1
 SNAPSHOTS = "snapshots"
 MANIFESTS = "manifests"
 CURRENT_KEY = f"{MANIFESTS}/CURRENT"
+PINS = f"{MANIFESTS}/pins"  # pins/<manifest_id>: marker objects, see indexer.snapshots
 METADATA_FILE = "metadata.parquet"
 INDEX_FILE = "index.faiss"
 DESCRIPTION_FILE = "snapshot.json"
@@ -444,3 +447,74 @@ class Store:
         self.read_manifest(manifest_id)
         tag = self.blobs.write_if(CURRENT_KEY, f"{manifest_id}\n".encode(), expected.tag)
         return CurrentPointer(manifest_id, tag)
+
+    # ----- pins and deletion (operator side: indexer.snapshots) --------------------------
+    def pin_key(self, manifest_id: str) -> str:
+        if not _ID_RE.match(manifest_id):
+            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
+                           manifest=manifest_id)
+        return f"{PINS}/{manifest_id}"
+
+    def write_pin(self, manifest_id: str, note: Mapping[str, Any]) -> bool:
+        """Mark a manifest as pinned (a marker object; no manifest is modified).
+
+        Returns False when it was already pinned (the existing marker is left as it is).
+        Raises :class:`NotFound` when the manifest does not exist.
+        """
+        self.read_manifest(manifest_id)
+        key = self.pin_key(manifest_id)
+        if self.blobs.tag(key) is not None:
+            return False
+        body = {"manifest_id": manifest_id, **note}
+        self.blobs.write(key, (json.dumps(body, indent=2, default=str) + "\n").encode())
+        return True
+
+    def read_pin(self, manifest_id: str) -> dict[str, Any] | None:
+        """The pin marker's body, or None when the manifest is not pinned."""
+        try:
+            data = self.blobs.read(self.pin_key(manifest_id))
+        except BlobNotFound:
+            return None
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = {}
+        return body if isinstance(body, dict) else {}
+
+    def delete_pin(self, manifest_id: str) -> bool:
+        """Remove a pin marker; returns False when there was none."""
+        key = self.pin_key(manifest_id)
+        if self.blobs.tag(key) is None:
+            return False
+        self.blobs.delete(key)
+        return True
+
+    def pinned_ids(self) -> list[str]:
+        """Ids of every pinned manifest (whether or not the manifest still exists)."""
+        out = []
+        for info in self.blobs.list(PINS):
+            name = info.key.rsplit("/", 1)[-1]
+            if info.key == f"{PINS}/{name}" and _ID_RE.match(name):
+                out.append(name)
+        return sorted(out)
+
+    def delete_manifest(self, manifest_id: str) -> None:
+        """Delete one manifest file. Refuses the manifest CURRENT names (StoreError)."""
+        if not _ID_RE.match(manifest_id):
+            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
+                           manifest=manifest_id)
+        if self.current().manifest_id == manifest_id:
+            raise StoreError(f"refusing to delete {manifest_id}: CURRENT names it",
+                             manifest=manifest_id)
+        self.blobs.delete(f"{MANIFESTS}/{manifest_id}.json")
+
+    def remove_snapshot(self, collection: str, snapshot_id: str) -> int:
+        """:meth:`delete_snapshot`, then (local folders) the folder itself and any temp files
+        a crashed write left behind; returns how many files were removed."""
+        if not _ID_RE.match(collection) or not _ID_RE.match(snapshot_id):
+            raise StoreError(f"invalid snapshot {collection}/{snapshot_id}")
+        n = self.delete_snapshot(collection, snapshot_id)
+        folder = self.blobs.local_path(f"{SNAPSHOTS}/{collection}/{snapshot_id}")
+        if folder is not None and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        return n

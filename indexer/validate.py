@@ -155,12 +155,14 @@ def _check_listing(folder: VersionFolder, files: list[BlobInfo], issues: Issues)
     scripts: list[BlobInfo] = []
     for info in files:
         segments = info.key.split("/")
+        # A top-level file is a document or ignored (SOURCE.json, README.md); but a
+        # backslash there is most likely a script uploaded with a Windows path.
+        if len(segments) == 1 and "\\" not in info.key:
+            continue
         problems = [p for p in map(_segment_problem, segments) if p]
         if problems:
             issues.add(fields.printable(info.key), f"unsafe path: {problems[0]}")
             continue
-        if len(segments) == 1:
-            continue  # a top-level file: a document, or ignored (SOURCE.json, README.md)
         uri = folder.uri_of(info.key)
         if not is_safe_id(segments[0]):
             issues.add(
@@ -254,11 +256,8 @@ def _check_metadata(
     def at(key: str) -> str:
         return f"metadata.json:{key}"
 
-    def required(key: str) -> Any:
-        if key not in doc:
-            issues.add(at(key), "required field is missing")
-            return None
-        return doc[key]
+    def required(key: str) -> None:
+        issues.add(at(key), "required field is missing")
 
     if "playbook_id" in doc:
         pid = fields.safe_id(issues, at("playbook_id"), doc["playbook_id"])
@@ -399,5 +398,5 @@ def _check_collection_rules(
         issues.add(
             "metadata.json:storage_strategy",
             f"tenant playbooks must have storage_strategy 'uploaded_for_review' or "
-            f"'uploaded_trusted'; got {strategy!r} (only the Escher library uses it)",
+            f"'uploaded_trusted'; got {strategy!r} (only the Escher library uses using_default)",
         )

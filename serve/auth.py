@@ -47,9 +47,7 @@ def bearer_token(headers: Headers) -> str:
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
-        raise MissingCredentials(
-            "malformed Authorization header; expected 'Bearer <api key>'"
-        )
+        raise MissingCredentials("malformed Authorization header; expected 'Bearer <api key>'")
     return token
 
 

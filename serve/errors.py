@@ -88,8 +88,9 @@ def _from_http_exception(request: Request, exc: HTTPException) -> PlaybookError:
         return NotFound(f"no route {path}", path=path)
     if exc.status_code == 405:
         allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
-        return MethodNotAllowed(f"{method} is not allowed on {path}", method=method,
-                                allowed=allowed)
+        return MethodNotAllowed(
+            f"{method} is not allowed on {path}", method=method, allowed=allowed
+        )
     cls = _HTTP_CLASSES.get(exc.status_code)
     if cls is not None:
         return cls(exc.detail)
@@ -103,7 +104,9 @@ def to_playbook_error(request: Request, exc: Exception) -> PlaybookError:
     if isinstance(exc, HTTPException):
         return _from_http_exception(request, exc)
     log.error(
-        "unhandled exception on %s %s", request.method, request.url.path,
+        "unhandled exception on %s %s",
+        request.method,
+        request.url.path,
         exc_info=(type(exc), exc, exc.__traceback__),
         extra={"request_id": request_id_of(request)},
     )

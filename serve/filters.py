@@ -79,16 +79,24 @@ def _fail(field: str, message: str, **details: Any) -> InvalidParameter:
     return InvalidParameter(f"{field}: {message}", field=field, **details)
 
 
-def _strings(raw: Any, field: str, max_values: int, allowed: tuple[str, ...] | None = None,
-             hidden: frozenset[str] = frozenset()) -> tuple[str, ...]:
+def _strings(
+    raw: Any,
+    field: str,
+    max_values: int,
+    allowed: tuple[str, ...] | None = None,
+    hidden: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list):
         raise _fail(field, f"expected a string or an array of strings, got {json_kind(raw)}")
     if not values:
         raise _fail(field, "expected at least one value (leave the filter out to match all)")
     if len(values) > max_values:
-        raise _fail(field, f"has {len(values)} values; at most {max_values} are allowed",
-                    max_values=max_values)
+        raise _fail(
+            field,
+            f"has {len(values)} values; at most {max_values} are allowed",
+            max_values=max_values,
+        )
     for i, value in enumerate(values):
         at = field if isinstance(raw, str) else f"{field}[{i}]"
         if not isinstance(value, str):
@@ -96,11 +104,14 @@ def _strings(raw: Any, field: str, max_values: int, allowed: tuple[str, ...] | N
         if not value or len(value) > MAX_VALUE_CHARS:
             raise _fail(at, f"expected 1..{MAX_VALUE_CHARS} characters")
         if value in hidden:
-            raise _fail(at, f"{value!r} playbooks are never returned by search; searchable "
-                        f"statuses are {', '.join(allowed or ())}", allowed=list(allowed or ()))
+            raise _fail(
+                at,
+                f"{value!r} playbooks are never returned by search; searchable "
+                f"statuses are {', '.join(allowed or ())}",
+                allowed=list(allowed or ()),
+            )
         if allowed is not None and value not in allowed:
-            raise _fail(at, f"{value!r} is not one of {', '.join(allowed)}",
-                        allowed=list(allowed))
+            raise _fail(at, f"{value!r} is not one of {', '.join(allowed)}", allowed=list(allowed))
     return tuple(sorted(set(values)))
 
 
@@ -113,8 +124,7 @@ def _tag_strings(value: Any, field: str) -> tuple[str, ...]:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(field, "expected a finite number")
-        return tuple(sorted({str(value), str(int(value))})) if value.is_integer() else (
-            str(value),)
+        return tuple(sorted({str(value), str(int(value))})) if value.is_integer() else (str(value),)
     if isinstance(value, str):
         if len(value) > MAX_VALUE_CHARS:
             raise _fail(field, f"expected at most {MAX_VALUE_CHARS} characters")
@@ -129,8 +139,9 @@ def _tags(raw: Any, max_values: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if not raw:
         raise _fail(field, "expected at least one tag (leave the filter out to match all)")
     if len(raw) > max_values:
-        raise _fail(field, f"has {len(raw)} tags; at most {max_values} are allowed",
-                    max_values=max_values)
+        raise _fail(
+            field, f"has {len(raw)} tags; at most {max_values} are allowed", max_values=max_values
+        )
     out = []
     for key, value in raw.items():
         if not key or len(key) > MAX_VALUE_CHARS:
@@ -147,24 +158,34 @@ def parse_filters(raw: Any, max_values: int) -> Filters:
         raise _fail("filters", f"expected an object, got {json_kind(raw)}")
     for key in raw:
         if key not in FILTER_KEYS:
-            raise _fail(f"filters.{key}", f"unknown filter; known filters are "
-                        f"{', '.join(FILTER_KEYS)}", known=list(FILTER_KEYS))
+            raise _fail(
+                f"filters.{key}",
+                f"unknown filter; known filters are {', '.join(FILTER_KEYS)}",
+                known=list(FILTER_KEYS),
+            )
     given: Mapping[str, Any] = raw
     return Filters(
-        cloud_provider=_strings(given["cloud_provider"], "filters.cloud_provider", max_values,
-                                CLOUD_PROVIDERS) if "cloud_provider" in given else (),
+        cloud_provider=_strings(
+            given["cloud_provider"], "filters.cloud_provider", max_values, CLOUD_PROVIDERS
+        )
+        if "cloud_provider" in given
+        else (),
         resource_types=_strings(given["resource_types"], "filters.resource_types", max_values)
-        if "resource_types" in given else (),
+        if "resource_types" in given
+        else (),
         tags=_tags(given["tags"], max_values) if "tags" in given else (),
         status=_strings(given["status"], "filters.status", max_values, SEARCHABLE, HIDDEN)
-        if "status" in given else (),
+        if "status" in given
+        else (),
         author=_strings(given["author"], "filters.author", max_values, AUTHORS)
-        if "author" in given else (),
+        if "author" in given
+        else (),
     )
 
 
-def select_rows(generation: Generation, collection: LoadedCollection,
-                filters: Filters) -> Selection:
+def select_rows(
+    generation: Generation, collection: LoadedCollection, filters: Filters
+) -> Selection:
     """The rows of ``collection`` that are searchable and match ``filters`` (cached)."""
 
     def compute() -> Selection:

@@ -29,8 +29,15 @@ from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
 
 FILTER_TABLE = "playbooks"
 # Columns registered in DuckDB for filtering; the big ones (vector, JSON, text) stay out.
-FILTER_COLUMNS = ("playbook_id", "version", "status", "author", "cloud_provider",
-                  "resource_types", "tags")
+FILTER_COLUMNS = (
+    "playbook_id",
+    "version",
+    "status",
+    "author",
+    "cloud_provider",
+    "resource_types",
+    "tags",
+)
 SELECTION_CACHE_SIZE = 256
 
 
@@ -90,7 +97,8 @@ class LoadedCollection:
         if selection.selector is None:
             scores, rows = self.index.search(q, k)
         else:
-            params = faiss.SearchParameters(sel=selection.selector)
+            params = faiss.SearchParameters()
+            params.sel = selection.selector
             scores, rows = self.index.search(q, k, params=params)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
@@ -112,8 +120,9 @@ def _int_array(table: pa.Table, name: str) -> np.ndarray:
 def _epoch_array(table: pa.Table, name: str) -> np.ndarray:
     """Seconds since the epoch as float64; NaN where the timestamp is null."""
     values = table.column(name).to_pylist()
-    return np.array([v.timestamp() if v is not None else math.nan for v in values],
-                    dtype=np.float64)
+    return np.array(
+        [v.timestamp() if v is not None else math.nan for v in values], dtype=np.float64
+    )
 
 
 def _newest_visible(ids: list[str], versions: list[str], statuses: list[str]) -> dict[str, str]:
@@ -207,16 +216,23 @@ def load_generation(store: Store, manifest_id: str, expected_model: ModelIdentit
 
 def _load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCollection:
     data = store.load_snapshot(ref)
-    missing = [c for c in (*FILTER_COLUMNS, "execution_count", "success_count", "updated_at",
-                           "vector") if c not in data.table.column_names]
+    missing = [
+        c
+        for c in (*FILTER_COLUMNS, "execution_count", "success_count", "updated_at", "vector")
+        if c not in data.table.column_names
+    ]
     if missing:
-        raise StoreError(f"{ref.path}: metadata.parquet lacks column(s) {', '.join(missing)}",
-                         file=ref.path, missing=missing)
+        raise StoreError(
+            f"{ref.path}: metadata.parquet lacks column(s) {', '.join(missing)}",
+            file=ref.path,
+            missing=missing,
+        )
     try:
         index = faiss.deserialize_index(np.frombuffer(data.index_bytes, dtype=np.uint8))
     except RuntimeError as exc:
-        raise StoreError(f"{ref.path}: index.faiss is not a FAISS index ({exc})",
-                         file=ref.path) from None
+        raise StoreError(
+            f"{ref.path}: index.faiss is not a FAISS index ({exc})", file=ref.path
+        ) from None
     if index.ntotal != data.table.num_rows:
         raise StoreError(
             f"{ref.path}: index.faiss holds {index.ntotal} vectors but metadata.parquet "
@@ -224,8 +240,10 @@ def _load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCo
             file=ref.path,
         )
     if index.d != dimension:
-        raise StoreError(f"{ref.path}: index.faiss is {index.d}-d, the manifest says "
-                         f"{dimension}-d", file=ref.path)
+        raise StoreError(
+            f"{ref.path}: index.faiss is {index.d}-d, the manifest says {dimension}-d",
+            file=ref.path,
+        )
     return LoadedCollection(ref, data.table, index)
 
 

@@ -40,7 +40,8 @@ def configure_logging(level: str = "info", json_lines: bool = True) -> None:
     """Route every logger (ours and uvicorn's) to one stderr handler; idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if json_lines
+        JsonFormatter()
+        if json_lines
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()

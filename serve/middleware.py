@@ -73,7 +73,10 @@ class RequestContext:
             await error_response(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             access_log.info(
-                "%s %s %s", scope["method"], scope["path"], status or 500,
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status or 500,
                 extra={
                     "request_id": request_id,
                     "method": scope["method"],

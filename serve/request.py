@@ -39,8 +39,9 @@ class SearchRequest:
 
 
 def _too_large(size: int | str, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"request body of {size} bytes is larger than the {limit}-byte limit",
-                           max_bytes=limit)
+    return PayloadTooLarge(
+        f"request body of {size} bytes is larger than the {limit}-byte limit", max_bytes=limit
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -72,14 +73,17 @@ async def read_json_body(request: Request, max_bytes: int) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadRequest(f"request body is not UTF-8 (byte {exc.start})", position=exc.start
-                         ) from None
+        raise BadRequest(
+            f"request body is not UTF-8 (byte {exc.start})", position=exc.start
+        ) from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             f"invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): {exc.msg}",
-            line=exc.lineno, column=exc.colno, position=exc.pos,
+            line=exc.lineno,
+            column=exc.colno,
+            position=exc.pos,
         ) from None
     except ValueError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
@@ -100,8 +104,11 @@ def parse_search_request(body: Any, settings: Settings) -> SearchRequest:
         raise _invalid("body", f"expected a JSON object, got {json_kind(body)}")
     for name in body:
         if name not in REQUEST_FIELDS:
-            raise _invalid(name, f"unknown field; known fields are {', '.join(REQUEST_FIELDS)}",
-                           known=list(REQUEST_FIELDS))
+            raise _invalid(
+                name,
+                f"unknown field; known fields are {', '.join(REQUEST_FIELDS)}",
+                known=list(REQUEST_FIELDS),
+            )
     query = body.get("query")
     if "query" not in body:
         raise _invalid("query", "is required")
@@ -111,15 +118,23 @@ def parse_search_request(body: Any, settings: Settings) -> SearchRequest:
     if not query:
         raise _invalid("query", "must not be empty")
     if len(query) > settings.max_query_chars:
-        raise _invalid("query", f"has {len(query)} characters; at most "
-                       f"{settings.max_query_chars} are allowed",
-                       max_chars=settings.max_query_chars)
+        raise _invalid(
+            "query",
+            f"has {len(query)} characters; at most {settings.max_query_chars} are allowed",
+            max_chars=settings.max_query_chars,
+        )
     limit = body.get("limit", min(settings.default_limit, settings.max_limit))
-    if isinstance(limit, bool) or not isinstance(limit, int) or not (
-        1 <= limit <= settings.max_limit
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not (1 <= limit <= settings.max_limit)
     ):
-        raise _invalid("limit", f"expected an integer from 1 to {settings.max_limit}, got "
-                       f"{_show(limit)}", min=1, max=settings.max_limit)
+        raise _invalid(
+            "limit",
+            f"expected an integer from 1 to {settings.max_limit}, got {_show(limit)}",
+            min=1,
+            max=settings.max_limit,
+        )
     explain = body.get("explain", False)
     if not isinstance(explain, bool):
         raise _invalid("explain", f"expected true or false, got {_show(explain)}")

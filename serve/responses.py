@@ -101,10 +101,14 @@ def scripts_of(record: Mapping[str, Any]) -> dict[str, Any]:
     """``{format: {"entry_point", "files": [...]}}``: where each script can be fetched."""
     by_format: dict[str, list[dict[str, Any]]] = {}
     for s in record.get("scripts") or []:
-        by_format.setdefault(s["format"], []).append({
-            "path": s["path"], "uri": s["uri"], "sha256": s["sha256"],
-            "size_bytes": s["size_bytes"],
-        })
+        by_format.setdefault(s["format"], []).append(
+            {
+                "path": s["path"],
+                "uri": s["uri"],
+                "sha256": s["sha256"],
+                "size_bytes": s["size_bytes"],
+            }
+        )
     return {
         fmt: {"entry_point": _entry_point(fmt, [f["path"] for f in files]), "files": files}
         for fmt, files in sorted(by_format.items())
@@ -116,8 +120,9 @@ def _matched_resources(resource_types: Iterable[str], filters: Filters, query: s
     types = list(resource_types)
     if filters.resource_types:
         return [t for t in types if t in filters.resource_types]
+    # By query word: the service part ("rds" of "rds::instance") must be named.
     words = set(_WORD.findall(query.lower()))
-    return [t for t in types if set(_WORD.findall(t.lower())) & words]
+    return [t for t in types if t.split("::", 1)[0].lower() in words]
 
 
 def reason_for(record: Mapping[str, Any], collection: str, filters: Filters, query: str) -> str:
@@ -149,16 +154,19 @@ def warnings_for(status: str, version: str, newest_visible: str | None) -> list[
     out = []
     if status in STATUS_WARNINGS:
         out.append(STATUS_WARNINGS[status])
-    if newest_visible is not None and version_sort_key(newest_visible) > version_sort_key(
-        version
-    ):
+    if newest_visible is not None and version_sort_key(newest_visible) > version_sort_key(version):
         out.append(f"a newer version {newest_visible} is available")
     return out
 
 
 def shape_result(
-    rank: int, scored: Scored, record: Mapping[str, Any], newest_visible: str | None,
-    filters: Filters, query: str, explain: bool,
+    rank: int,
+    scored: Scored,
+    record: Mapping[str, Any],
+    newest_visible: str | None,
+    filters: Filters,
+    query: str,
+    explain: bool,
 ) -> dict[str, Any]:
     c = scored.candidate
     result: dict[str, Any] = {

@@ -93,8 +93,11 @@ class Factor:
     contribution: float  # PRIOR_WEIGHT * weight * value: what it adds to the score
 
     def to_dict(self) -> dict[str, float]:
-        return {"value": round(self.value, 4), "weight": self.weight,
-                "contribution": round(self.contribution, 4)}
+        return {
+            "value": round(self.value, 4),
+            "weight": self.weight,
+            "contribution": round(self.contribution, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -152,8 +155,7 @@ def score(c: Candidate, now: float) -> Scored:
     }
     factors = {name: Factor(v, w, PRIOR_WEIGHT * w * v) for name, (v, w) in values.items()}
     prior = sum(w * v for v, w in values.values())
-    return Scored(c, c.similarity + PRIOR_WEIGHT * prior, prior, confidence(c.similarity),
-                  factors)
+    return Scored(c, c.similarity + PRIOR_WEIGHT * prior, prior, confidence(c.similarity), factors)
 
 
 def _within_group_key(s: Scored) -> tuple[bool, tuple[int, int, int, int, str]]:
@@ -164,8 +166,12 @@ def rank(candidates: Sequence[Candidate], now: float) -> list[Scored]:
     """Every candidate scored and ordered best first (deterministic on ties)."""
     scored = sorted(
         (score(c, now) for c in candidates),
-        key=lambda s: (-s.score, s.candidate.collection, s.candidate.playbook_id,
-                       s.candidate.version),
+        key=lambda s: (
+            -s.score,
+            s.candidate.collection,
+            s.candidate.playbook_id,
+            s.candidate.version,
+        ),
     )
     positions: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, s in enumerate(scored):

@@ -39,9 +39,13 @@ def searched_collections(tenant: str) -> tuple[str, str]:
 def _candidates(coll: LoadedCollection, hits: list[tuple[int, float]]) -> list[Candidate]:
     return [
         Candidate(
-            collection=coll.name, row=row, similarity=sim,
-            playbook_id=coll.playbook_ids[row], version=coll.versions[row],
-            status=coll.statuses[row], author=coll.authors[row],
+            collection=coll.name,
+            row=row,
+            similarity=sim,
+            playbook_id=coll.playbook_ids[row],
+            version=coll.versions[row],
+            status=coll.statuses[row],
+            author=coll.authors[row],
             execution_count=int(coll.execution_counts[row]),
             success_count=int(coll.success_counts[row]),
             updated_at=float(coll.updated_at[row]),
@@ -51,7 +55,10 @@ def _candidates(coll: LoadedCollection, hits: list[tuple[int, float]]) -> list[C
 
 
 def run_search(
-    generation: Generation, embedder: QueryEmbedder, request: SearchRequest, tenant: str,
+    generation: Generation,
+    embedder: QueryEmbedder,
+    request: SearchRequest,
+    tenant: str,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
     """The response body of one search (see :mod:`serve.responses` for a result's shape)."""
@@ -76,9 +83,13 @@ def run_search(
         records.update(((name, r), rec) for r, rec in zip(rows, coll.records(rows), strict=True))
     results = [
         shape_result(
-            i, s, records[(s.candidate.collection, s.candidate.row)],
+            i,
+            s,
+            records[(s.candidate.collection, s.candidate.row)],
             loaded[s.candidate.collection].newest_visible.get(s.candidate.playbook_id),
-            request.filters, request.query, request.explain,
+            request.filters,
+            request.query,
+            request.explain,
         )
         for i, s in enumerate(top, start=1)
     ]

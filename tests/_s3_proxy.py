@@ -78,7 +78,10 @@ class FlakyS3Proxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="flaky-s3-proxy", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="flaky-s3-proxy",
+            daemon=True,
         )
 
     @property

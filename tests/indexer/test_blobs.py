@@ -148,6 +148,22 @@ def test_delete_removes_the_object(blobs: Blobs) -> None:
     blobs.delete("a/x.json")  # deleting what is gone is not an error
 
 
+def test_a_folder_emptied_by_delete_is_no_longer_listed(blobs: Blobs) -> None:
+    blobs.write("snapshots/c/s-1/a.parquet", b"1")
+    blobs.write("snapshots/c/s-1/deep/b.faiss", b"2")
+    blobs.write("snapshots/c/s-2/a.parquet", b"3")
+    blobs.delete("snapshots/c/s-1/deep/b.faiss")
+    assert blobs.list_dirs("snapshots/c/s-1") == []
+    assert blobs.list_dirs("snapshots/c") == ["s-1", "s-2"]
+    blobs.delete("snapshots/c/s-1/a.parquet")
+    assert blobs.list_dirs("snapshots/c") == ["s-2"]
+    blobs.delete("snapshots/c/s-2/a.parquet")
+    assert blobs.list_dirs("snapshots") == []
+    assert list(blobs.list()) == []
+    blobs.write("snapshots/c/s-3/a.parquet", b"4")  # the emptied folders can be reused
+    assert blobs.read("snapshots/c/s-3/a.parquet") == b"4"
+
+
 BAD_KEYS = ["../escape.json", "a/../../escape.json", "a/..", "/etc/passwd", "/abs/key"]
 OPERATIONS: dict[str, Callable[[Blobs, str], Any]] = {
     "read": lambda b, k: b.read(k),
@@ -173,30 +189,36 @@ def test_keys_that_could_escape_the_root_are_refused(
     assert list(blobs.list()) == []
 
 
+def race_write_if(blobs: Blobs, key: str, tag: str | None) -> tuple[list[int], list[int]]:
+    """Two threads released together call write_if(key, ..., tag); returns (won, lost)."""
+    barrier = threading.Barrier(2)
+    won: list[int] = []
+    lost: list[int] = []
+
+    def commit(writer: int) -> None:
+        barrier.wait()
+        try:
+            blobs.write_if(key, f"writer-{writer}".encode(), tag)
+            won.append(writer)
+        except CommitConflict:
+            lost.append(writer)
+
+    threads = [threading.Thread(target=commit, args=(w,)) for w in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return won, lost
+
+
 @pytest.mark.parametrize("expected", ["existing", "absent"])
 def test_racing_write_if_has_exactly_one_winner(blobs: Blobs, expected: str) -> None:
     for round_no in range(5):
         key = f"race/{round_no}/CURRENT"
         tag = blobs.write_if(key, b"start", None) if expected == "existing" else None
-        barrier = threading.Barrier(2)
-        winners: list[int] = []
-        losers: list[int] = []
-
-        def commit(writer: int, key: str = key, tag: str | None = tag) -> None:
-            barrier.wait()
-            try:
-                blobs.write_if(key, f"writer-{writer}".encode(), tag)
-                winners.append(writer)
-            except CommitConflict:
-                losers.append(writer)
-
-        threads = [threading.Thread(target=commit, args=(w,)) for w in (1, 2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
-        assert len(winners) == 1 and len(losers) == 1, (round_no, winners, losers)
-        assert blobs.read(key) == f"writer-{winners[0]}".encode()
+        won, lost = race_write_if(blobs, key, tag)
+        assert len(won) == 1 and len(lost) == 1, (round_no, won, lost)
+        assert blobs.read(key) == f"writer-{won[0]}".encode()
 
 
 def test_open_blobs_picks_the_backend_from_the_location(tmp_path: Path, moto_server: str) -> None:
@@ -284,8 +306,8 @@ def test_s3_gives_up_after_max_attempts_with_an_error_naming_the_uri(
     error: type[Exception],
 ) -> None:
     matches, call, _ = OPS[op]
-    blobs = _through(flaky_s3, max_attempts=3)
-    flaky_s3.fail_next(100, status=503, when=matches)
+    blobs = _through(flaky_s3, max_attempts=2)
+    flaky_s3.fail_next(10, status=503, when=matches)
 
     with pytest.raises(error) as err:
         call(blobs)
@@ -293,8 +315,10 @@ def test_s3_gives_up_after_max_attempts_with_an_error_naming_the_uri(
     where = blobs.uri_for("dir") if op == "list" else blobs.uri_for(KEY)
     assert where in str(err.value)
     assert "SlowDown" in str(err.value)
+    # botocore's retries.max_attempts counts retries: one request plus two retries.
     attempts = [r for r in flaky_s3.seen if matches(r.method, r.path, r.query)]
     assert len(attempts) == 3 and all(r.injected == 503 for r in attempts)
+    assert len(retry_sleeps) == 2
     assert flaky_bucket.get_object(Bucket="flaky", Key=f"root/{KEY}")["Body"].read() == b"seeded"
 
 

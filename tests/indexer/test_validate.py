@@ -243,7 +243,8 @@ def test_minimal_folder_gets_defaults(tmp_path: Path) -> None:
 
 
 def test_s3_folder_markers_are_not_files(tmp_path: Path) -> None:
-    folder = crawl_one(make(tmp_path).parents[2])
+    make(tmp_path)
+    folder = crawl_one(tmp_path)
     markers = (BlobInfo("", 0, "m"), BlobInfo("shell/", 0, "m"))
     out = validate_folder(dataclasses.replace(folder, files=folder.files + markers))
     assert isinstance(out, ValidPlaybook), out
@@ -387,8 +388,11 @@ def test_playbook_folder_escaping_its_prefix_is_refused_by_the_crawl(tmp_path: P
 
 @pytest.mark.parametrize("bad", ["..", "bad\x01id", "a\\b"])
 def test_playbook_folder_is_rechecked_by_validate(tmp_path: Path, bad: str) -> None:
-    folder = dataclasses.replace(crawl_one(make(tmp_path).parents[2]), playbook_id=bad)
-    assert_reason(validate_folder(folder), "(folder)", "is not a safe id")  # type: ignore[arg-type]
+    make(tmp_path)
+    folder = dataclasses.replace(crawl_one(tmp_path), playbook_id=bad)
+    out = validate_folder(folder)
+    assert isinstance(out, list)
+    assert_reason(out, "(folder)", "is not a safe id")
 
 
 def test_success_count_above_execution_count(tmp_path: Path) -> None:
@@ -467,7 +471,7 @@ def test_library_rules(tmp_path: Path, field: str, value: str, fragment: str) ->
     [
         ("author", "escher_library", "tenant playbooks must have author 'user_custom' or"),
         ("storage_strategy", "local_only", "local_only playbooks must never be uploaded"),
-        ("storage_strategy", "using_default", "only the Escher library uses it"),
+        ("storage_strategy", "using_default", "only the Escher library uses using_default"),
     ],
 )
 def test_tenant_rules(tmp_path: Path, field: str, value: str, fragment: str) -> None:
@@ -654,7 +658,8 @@ def test_control_character_in_script_path(tmp_path: Path) -> None:
 )
 def test_unsafe_script_paths(tmp_path: Path, key: str, field: str, fragment: str) -> None:
     # Such keys exist on S3 but not on a local disk: add them to the listing directly.
-    folder = crawl_one(make(tmp_path).parents[2])
+    make(tmp_path)
+    folder = crawl_one(tmp_path)
     folder = dataclasses.replace(folder, files=(*folder.files, BlobInfo(key, 4, "t")))
     out = validate_folder(folder)
     assert isinstance(out, list)
@@ -668,7 +673,7 @@ def test_script_folder_must_be_a_safe_id(tmp_path: Path, name: str) -> None:
 
 
 def test_any_safe_script_folder_is_a_format(tmp_path: Path) -> None:
-    make(tmp_path, {"ssm/doc.yaml": "a: 1", "pulumi/index.ts": "export {}"})
+    make(tmp_path, {"ssm/doc.yaml": "a: 1", "pulumi/index.ts": "export {}", "notes\x01.txt": "x"})
     out = validate(tmp_path)
     assert isinstance(out, ValidPlaybook), out
     assert [(s.format, s.path) for s in out.scripts] == [

@@ -1,0 +1,244 @@
+"""The hand-written OpenAPI 3.1 document served at ``GET /openapi.json``.
+
+Kept beside the code it describes; a test checks that every documented route exists in the
+app and every app route is documented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from indexer.model import AUTHORS, CLOUD_PROVIDERS, SEARCHABLE_STATUSES
+
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+
+
+def _string_or_list(enum: list[str] | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "string", "minLength": 1}
+    if enum:
+        item["enum"] = enum
+    return {"oneOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+
+
+def openapi_document(
+    *, max_limit: int, default_limit: int, max_query_chars: int, max_filter_values: int
+) -> dict[str, Any]:
+    """The document, with the limits this server was configured with."""
+    filters = {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Values within one filter are OR-ed, filters are AND-ed. Lists hold "
+        f"1..{max_filter_values} values.",
+        "properties": {
+            "cloud_provider": _string_or_list(list(CLOUD_PROVIDERS)),
+            "resource_types": _string_or_list(),
+            "tags": {
+                "type": "object",
+                "additionalProperties": {"type": ["string", "boolean", "number"]},
+                "description": 'Every tag must match (booleans as "true"/"false").',
+            },
+            "status": _string_or_list(sorted(SEARCHABLE_STATUSES)),
+            "author": _string_or_list(list(AUTHORS)),
+        },
+    }
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["query"],
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": max_query_chars},
+            "limit": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": max_limit,
+                "default": default_limit,
+            },
+            "filters": filters,
+            "explain": {
+                "type": "boolean",
+                "default": False,
+                "description": "Add score_breakdown to each result.",
+            },
+            "tenant_id": {
+                "type": "string",
+                "description": "Optional; must equal the tenant "
+                "of the API key (403 otherwise). The key alone decides the tenant.",
+            },
+        },
+    }
+    result = {
+        "type": "object",
+        "required": [
+            "rank",
+            "playbook_id",
+            "version",
+            "source",
+            "collection",
+            "status",
+            "confidence",
+            "score",
+            "reason",
+            "warnings",
+            "metadata",
+            "parameters",
+            "explain_plan",
+            "scripts",
+        ],
+        "properties": {
+            "rank": {"type": "integer", "minimum": 1},
+            "playbook_id": {"type": "string"},
+            "version": {"type": "string"},
+            "source": {"enum": ["tenant", "escher_library"]},
+            "collection": {"type": "string"},
+            "status": {"enum": sorted(SEARCHABLE_STATUSES)},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "score": {"type": "number"},
+            "reason": {"type": "string"},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "metadata": {"type": "object"},
+            "parameters": {},
+            "explain_plan": {},
+            "scripts": {
+                "type": "object",
+                "description": "format -> entry point and where to fetch each file",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "entry_point": {"type": "string"},
+                        "files": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "path": {"type": "string"},
+                                    "uri": {"type": "string"},
+                                    "sha256": {"type": "string"},
+                                    "size_bytes": {"type": "integer"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "score_breakdown": {"type": "object", "description": "Only with explain: true."},
+        },
+    }
+    response = {
+        "type": "object",
+        "required": ["query", "tenant", "manifest_id", "results", "total_candidates", "took_ms"],
+        "properties": {
+            "query": {"type": "string"},
+            "tenant": {"type": "string"},
+            "manifest_id": {"type": "string"},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
+            "total_candidates": {
+                "type": "integer",
+                "description": "Playbook versions in the "
+                "searched collections that are visible and pass the filters.",
+            },
+            "took_ms": {"type": "number"},
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "request_id"],
+        "additionalProperties": False,
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            },
+            "request_id": {"type": ["string", "null"]},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Playbook search",
+            "version": "0.1.0",
+            "description": "Search cloud-automation playbooks: the Escher library plus "
+            "the caller's tenant collection.",
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "API key; it decides the tenant.",
+                }
+            },
+            "schemas": {
+                "SearchRequest": request,
+                "SearchResponse": response,
+                "Result": result,
+                "Error": error,
+            },
+        },
+        "paths": {
+            "/api/playbook/search": {
+                "post": {
+                    "summary": "Search playbooks",
+                    "security": [{"bearer": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SearchRequest"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Ranked results",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/SearchResponse"}
+                                }
+                            },
+                        },
+                        "400": _error("Body is not valid JSON (the position is in details)"),
+                        "401": _error("Missing, malformed or unknown API key"),
+                        "403": _error("tenant_id differs from the API key's tenant"),
+                        "413": _error("Body larger than the configured limit"),
+                        "415": _error("Content-Type is not application/json"),
+                        "422": _error("A field is missing, unknown, or has a wrong type or value"),
+                        "503": _error("No snapshot loaded yet"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness: 200 while the process runs",
+                    "responses": {"200": {"description": '{"status": "ok"}'}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: a snapshot is loaded",
+                    "responses": {
+                        "200": {
+                            "description": '{"status": "ready", "manifest_id", '
+                            '"collections": {name: rows}}'
+                        },
+                        "503": _error("No snapshot loaded (details.load_error says why)"),
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": {"description": "OpenAPI 3.1 document"}},
+                }
+            },
+        },
+    }

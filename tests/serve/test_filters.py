@@ -1,0 +1,168 @@
+"""Filters: validation (422 naming the field), SQL with bound values, narrowing, caching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from indexer.errors import InvalidParameter
+from indexer.model import SEARCHABLE_STATUSES
+from serve.filters import FILTER_KEYS, Filters, parse_filters, select_rows
+from tests.serve._helpers import auth, search
+
+
+def test_no_filters_and_canonical_form() -> None:
+    assert parse_filters(None, 10) == Filters()
+    a = parse_filters({"cloud_provider": ["gcp", "aws", "aws"], "tags": {"b": 1, "a": True}}, 10)
+    b = parse_filters({"tags": {"a": True, "b": 1}, "cloud_provider": ["aws", "gcp"]}, 10)
+    assert a == b and a.canonical() == b.canonical()
+    assert a.cloud_provider == ("aws", "gcp")
+    assert parse_filters({"cloud_provider": "aws"}, 10).cloud_provider == ("aws",)
+
+
+def test_tag_values_match_the_indexed_strings() -> None:
+    f = parse_filters({"tags": {"flag": True, "off": False, "n": 120, "x": 1.5, "y": 2.0}}, 10)
+    assert dict(f.tags) == {"flag": ("true",), "off": ("false",), "n": ("120",),
+                            "x": ("1.5",), "y": ("2", "2.0")}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "expected"),
+    [
+        ([], "filters", "expected an object"),
+        ({"colour": "red"}, "filters.colour", "known filters are cloud_provider"),
+        ({"cloud_provider": "ibm"}, "filters.cloud_provider", "not one of aws, azure, gcp"),
+        ({"cloud_provider": ["aws", 3]}, "filters.cloud_provider[1]", "expected a string"),
+        ({"cloud_provider": {"aws": 1}}, "filters.cloud_provider", "string or an array"),
+        ({"cloud_provider": []}, "filters.cloud_provider", "at least one value"),
+        ({"resource_types": [""]}, "filters.resource_types[0]", "1..200 characters"),
+        ({"resource_types": ["a"] * 11}, "filters.resource_types", "at most 10"),
+        ({"status": ["active", "broken"]}, "filters.status[1]", "never returned by search"),
+        ({"status": ["draft"]}, "filters.status[0]", "never returned by search"),
+        ({"status": ["bogus"]}, "filters.status[0]", "not one of"),
+        ({"author": ["robot"]}, "filters.author[0]", "not one of user_custom"),
+        ({"tags": ["a"]}, "filters.tags", "expected an object"),
+        ({"tags": {}}, "filters.tags", "at least one tag"),
+        ({"tags": {"env": None}}, "filters.tags.env", "string, boolean or number"),
+        ({"tags": {"env": ["prod"]}}, "filters.tags.env", "string, boolean or number"),
+    ],
+)
+def test_invalid_filters_name_the_field(raw: Any, field: str, expected: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        parse_filters(raw, 10)
+    assert info.value.status == 422
+    assert info.value.details["field"] == field
+    assert expected in info.value.message
+
+
+def test_hidden_status_error_lists_the_searchable_ones() -> None:
+    with pytest.raises(InvalidParameter) as info:
+        parse_filters({"status": ["broken"]}, 10)
+    assert sorted(info.value.details["allowed"]) == sorted(SEARCHABLE_STATUSES)
+
+
+def test_where_clause_binds_values_and_always_limits_status() -> None:
+    hostile = "x') OR 1=1 --"
+    f = parse_filters({"resource_types": [hostile], "tags": {hostile: hostile},
+                       "author": ["user_custom"]}, 10)
+    where, params = f.where()
+    assert hostile not in where
+    assert where.startswith("status IN (?, ?, ?, ?, ?)")
+    assert params[:5] == sorted(SEARCHABLE_STATUSES)
+    assert [hostile] in params and hostile in params
+    narrowed, params = parse_filters({"status": ["deprecated"]}, 10).where()
+    assert narrowed == "status IN (?)" and params == ["deprecated"]
+
+
+def test_hostile_values_match_nothing_rather_than_everything(client: TestClient) -> None:
+    body = search(client, "alpha", {"query": "stop rds", "filters": {
+        "resource_types": ["x') OR 1=1 --"], "tags": {"a' OR '1'='1": "b"}}})
+    assert body["results"] == [] and body["total_candidates"] == 0
+
+
+def results(client: TestClient, filters: dict[str, Any], query: str = "cloud cost savings",
+            tenant: str = "alpha") -> list[dict[str, Any]]:
+    body = search(client, tenant, {"query": query, "filters": filters, "limit": 50})
+    return list(body["results"])
+
+
+def test_cloud_provider_narrows(client: TestClient) -> None:
+    got = results(client, {"cloud_provider": "azure"})
+    assert [r["playbook_id"] for r in got] == ["escher-azure-vm-deallocate"]
+    both = results(client, {"cloud_provider": ["azure", "gcp"]})
+    assert {r["playbook_id"] for r in both} == {"escher-azure-vm-deallocate",
+                                                "escher-gcp-bucket-lifecycle"}
+
+
+def test_resource_types_narrow(client: TestClient) -> None:
+    got = results(client, {"resource_types": ["rds::instance"]})
+    assert {(r["playbook_id"], r["version"]) for r in got} == {
+        ("escher-aws-rds-stop", "1.2.0"), ("escher-aws-rds-stop", "1.0.0")}
+    assert all("rds::instance" in r["metadata"]["resource_types"] for r in got)
+
+
+def test_tags_narrow_all_pairs_must_match(client: TestClient) -> None:
+    cost = results(client, {"tags": {"category": "cost-optimization"}})
+    assert {r["playbook_id"] for r in cost} == {
+        "escher-aws-rds-stop", "escher-aws-ec2-rightsize", "escher-azure-vm-deallocate"}
+    both = results(client, {"tags": {"category": "cost-optimization", "requires_approval": True}})
+    assert [r["playbook_id"] for r in both] == ["escher-aws-ec2-rightsize"]
+    mine = results(client, {"tags": {"team": "alpha"}})
+    assert [r["collection"] for r in mine] == ["tenant_alpha_playbooks"]
+
+
+def test_status_narrows(client: TestClient) -> None:
+    got = results(client, {"status": ["deprecated", "needs_update"]})
+    assert {(r["playbook_id"], r["status"]) for r in got} == {
+        ("escher-aws-rds-stop", "deprecated"), ("escher-gcp-bucket-lifecycle", "needs_update")}
+
+
+def test_author_narrows(client: TestClient) -> None:
+    got = results(client, {"author": ["ai_generated"]})
+    assert [r["playbook_id"] for r in got] == ["escher-aws-s3-encrypt"]
+    users = results(client, {"author": "user_custom"})
+    assert {r["collection"] for r in users} == {"tenant_alpha_playbooks"}
+
+
+def test_filters_across_keys_are_and(client: TestClient) -> None:
+    got = results(client, {"cloud_provider": "aws", "resource_types": ["rds::instance"],
+                           "status": ["active"]})
+    assert [(r["playbook_id"], r["version"]) for r in got] == [("escher-aws-rds-stop", "1.2.0")]
+
+
+def test_a_filter_matching_nothing_is_an_empty_200(client: TestClient) -> None:
+    response = client.post("/api/playbook/search", headers=auth("alpha"), json={
+        "query": "anything", "filters": {"cloud_provider": "gcp", "status": ["active"]}})
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+    assert response.json()["total_candidates"] == 0
+
+
+def test_hidden_status_filter_is_refused(client: TestClient) -> None:
+    response = client.post("/api/playbook/search", headers=auth("alpha"), json={
+        "query": "stop rds", "filters": {"status": ["broken"]}})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["details"]["field"] == "filters.status[0]"
+    assert "active" in error["details"]["allowed"]
+
+
+def test_repeated_filters_are_served_from_the_selection_cache(client: TestClient) -> None:
+    generation = client.app.state.generation  # type: ignore[attr-defined]
+    coll = generation.collection("escher_library")
+    f = parse_filters({"author": ["escher_library"], "tags": {"risk_level": "medium"}}, 10)
+    first = select_rows(generation, coll, f)
+    hits = generation.selections.hits
+    again = select_rows(generation, coll, parse_filters(
+        {"tags": {"risk_level": "medium"}, "author": "escher_library"}, 10))
+    assert again is first
+    assert generation.selections.hits == hits + 1
+    assert [coll.playbook_ids[i] for i in first.ids] == ["escher-aws-rds-stop"]
+
+
+def test_every_filter_key_is_documented_in_openapi(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    documented = doc["components"]["schemas"]["SearchRequest"]["properties"]["filters"]
+    assert set(documented["properties"]) == set(FILTER_KEYS)

@@ -1,0 +1,161 @@
+"""The server as a real process: ``python -m serve`` under uvicorn, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+ACME_KEY = "acme-key-0123456789abcdef"
+UMBRELLA_KEY = "umbrella-key-0123456789ab"
+READY_WITHIN_SECONDS = 60  # a bound on waiting, not an assertion about speed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_lines(self) -> list[dict[str, object]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+
+@contextmanager
+def serve_process(store: Path, tmp_path: Path) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOKS_")}
+    env.update({
+        "PLAYBOOKS_STORE": str(store),
+        "PLAYBOOKS_API_KEYS": f"{ACME_KEY}=acme,{UMBRELLA_KEY}=umbrella",
+        "PLAYBOOKS_HOST": "127.0.0.1",
+        "PLAYBOOKS_PORT": str(port),
+        "PLAYBOOKS_LOG_LEVEL": "info",
+        "HF_HUB_OFFLINE": "1",
+    })
+    log = tmp_path / "server.log"
+    with open(log, "wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "serve"], cwd=REPO, env=env,
+                                   stdout=sink, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + READY_WITHIN_SECONDS
+        while True:
+            assert process.poll() is None, f"server exited early:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{server.url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"server never came up:\n{log.read_text()}"
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def stop(server: Server) -> int:
+    server.process.send_signal(signal.SIGTERM)
+    return server.process.wait(timeout=30)
+
+
+def test_real_server_answers_searches_and_exits_cleanly(indexed_store: Path,
+                                                        tmp_path: Path) -> None:
+    with serve_process(indexed_store, tmp_path) as server:
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["collections"] == {"escher_library": 3,
+                                               "tenant_acme_playbooks": 2,
+                                               "tenant_umbrella_playbooks": 1}
+        response = httpx.post(
+            f"{server.url}/api/playbook/search",
+            json={"query": "stop the reporting databases at the weekend", "limit": 10,
+                  "explain": True},
+            headers={"Authorization": f"Bearer {ACME_KEY}", "X-Request-ID": "uv-1"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["x-request-id"] == "uv-1"
+        body = response.json()
+        assert body["tenant"] == "acme"
+        results = body["results"]
+        assert results[0]["playbook_id"] == "team-weekend-shutdown"
+        assert results[0]["collection"] == "tenant_acme_playbooks"
+        assert results[0]["reason"].startswith("Your team's playbook, 12/12 successful runs")
+        assert results[0]["scripts"]["shell"]["entry_point"] == "run.sh"
+        seen = {(r["collection"], r["playbook_id"], r["version"]) for r in results}
+        assert ("tenant_acme_playbooks", "acme-broken", "1.0.0") not in seen
+        assert not any(r["collection"] == "tenant_umbrella_playbooks" for r in results)
+        rds = [r["version"] for r in results if r["playbook_id"] == "escher-aws-rds-stop"]
+        assert rds == ["1.2.0", "1.0.0"]
+        tagged = httpx.post(
+            f"{server.url}/api/playbook/search",
+            json={"query": "weekend", "filters": {"tags": {"approved": True}}},
+            headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=30).json()
+        assert [r["playbook_id"] for r in tagged["results"]] == ["team-weekend-shutdown"]
+
+        denied = httpx.post(f"{server.url}/api/playbook/search", json={"query": "x"},
+                            timeout=10)
+        assert denied.status_code == 401
+        assert set(denied.json()) == {"error", "request_id"}
+        too_big = httpx.post(f"{server.url}/api/playbook/search",
+                             content=b'{"query": "' + b"x" * 70_000 + b'"}',
+                             headers={"Authorization": f"Bearer {ACME_KEY}",
+                                      "Content-Type": "application/json"}, timeout=10)
+        assert too_big.status_code == 413
+        assert too_big.json()["error"]["code"] == "payload_too_large"
+
+        assert stop(server) == 0
+    lines = server.log_lines()
+    messages = [str(line.get("message")) for line in lines]
+    assert "Application shutdown complete." in messages
+    assert "stopped by SIGTERM" in messages
+    access = [line for line in lines if line.get("logger") == "serve.access"]
+    assert any(line.get("request_id") == "uv-1" and line.get("status") == 200
+               and line.get("tenant") == "acme" for line in access)
+    assert not any(ACME_KEY in json.dumps(line) for line in lines)
+
+
+def test_real_server_over_an_empty_store_is_live_but_not_ready(tmp_path: Path) -> None:
+    store = tmp_path / "empty-store"
+    store.mkdir()
+    with serve_process(store, tmp_path) as server:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).json() == {"status": "ok"}
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)
+        assert ready.status_code == 503
+        assert ready.json()["error"]["code"] == "not_ready"
+        search = httpx.post(f"{server.url}/api/playbook/search", json={"query": "x"},
+                            headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=10)
+        assert search.status_code == 503
+        assert stop(server) == 0
+    errors = [line for line in server.log_lines() if line.get("level") == "error"]
+    assert any("no manifests/CURRENT" in str(line.get("message")) for line in errors)
