@@ -43,22 +43,24 @@ from indexer.store import METADATA_FILE, Manifest, SnapshotRef, Store, playbook_
 QUERY_LOG_PREFIX = "logs/queries"
 # One record per search, written by the server as Parquet under
 # logs/queries/date=YYYY-MM-DD/ (the partition becomes the view's `date` column).
-QUERY_LOG_SCHEMA = pa.schema([
-    ("ts", pa.timestamp("us", tz="UTC")),
-    ("request_id", pa.string()),
-    ("tenant", pa.string()),
-    ("query", pa.string()),  # null when only the hash is kept
-    ("query_hash", pa.string()),
-    ("intent", pa.string()),  # JSON
-    ("filters", pa.string()),  # JSON
-    ("manifest_id", pa.string()),
-    ("result_ids", pa.list_(pa.string())),
-    ("result_scores", pa.list_(pa.float64())),
-    ("latency_ms", pa.float64()),
-    ("stage_ms", pa.string()),  # JSON: stage name -> milliseconds
-    ("rerank_status", pa.string()),
-    ("status_code", pa.int32()),
-])
+QUERY_LOG_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("request_id", pa.string()),
+        ("tenant", pa.string()),
+        ("query", pa.string()),  # null when only the hash is kept
+        ("query_hash", pa.string()),
+        ("intent", pa.string()),  # JSON
+        ("filters", pa.string()),  # JSON
+        ("manifest_id", pa.string()),
+        ("result_ids", pa.list_(pa.string())),
+        ("result_scores", pa.list_(pa.float64())),
+        ("latency_ms", pa.float64()),
+        ("stage_ms", pa.string()),  # JSON: stage name -> milliseconds
+        ("rerank_status", pa.string()),
+        ("status_code", pa.int32()),
+    ]
+)
 
 VIEWS: Mapping[str, str] = {
     "playbooks": "one row per playbook version (every metadata column, typed)",
@@ -103,8 +105,11 @@ def define_views(
     current = store.current().manifest_id
     selected = manifest_id or current
     if selected is None:
-        raise NotFound(f"{store.uri} has no manifests/CURRENT: nothing has been indexed "
-                       "there yet (run `playbooks index`)", store=store.uri)
+        raise NotFound(
+            f"{store.uri} has no manifests/CURRENT: nothing has been indexed "
+            "there yet (run `playbooks index`)",
+            store=store.uri,
+        )
     manifest = store.read_manifest(selected)
     refs = sorted(manifest.collections.values(), key=lambda r: r.collection)
     with ThreadPoolExecutor(max_workers=8) as pool:  # S3: one round trip each
@@ -128,8 +133,9 @@ def _checked_description(store: Store, ref: SnapshotRef) -> dict[str, Any]:
     expected = ref.files.get(METADATA_FILE)
     uri = store.metadata_uri(ref)
     if expected is None:
-        raise StoreError(f"manifest entry for {ref.collection} has no checksum for "
-                         f"{METADATA_FILE}", file=uri)
+        raise StoreError(
+            f"manifest entry for {ref.collection} has no checksum for {METADATA_FILE}", file=uri
+        )
     key = f"{ref.path}/{METADATA_FILE}"
     size = next((info.size for info in store.blobs.list(ref.path) if info.key == key), None)
     if size is None:
@@ -175,96 +181,141 @@ def _collections_table(
     store: Store, refs: Sequence[SnapshotRef], descriptions: Sequence[Mapping[str, Any]]
 ) -> pa.Table:
     file_sum = pa.struct([("sha256", pa.string()), ("bytes", pa.int64())])
-    schema = pa.schema([
-        ("collection", pa.string()), ("tenant_id", pa.string()), ("snapshot_id", pa.string()),
-        ("rows", pa.int64()), ("rejected", pa.int64()), ("seen", pa.int64()),
-        ("source_fingerprint", pa.string()), ("created_at", _TS), ("model", pa.string()),
-        ("dimension", pa.int32()), ("sources", _STRINGS), ("path", pa.string()),
-        ("metadata_uri", pa.string()), ("files", pa.map_(pa.string(), file_sum)),
-    ])
+    schema = pa.schema(
+        [
+            ("collection", pa.string()),
+            ("tenant_id", pa.string()),
+            ("snapshot_id", pa.string()),
+            ("rows", pa.int64()),
+            ("rejected", pa.int64()),
+            ("seen", pa.int64()),
+            ("source_fingerprint", pa.string()),
+            ("created_at", _TS),
+            ("model", pa.string()),
+            ("dimension", pa.int32()),
+            ("sources", _STRINGS),
+            ("path", pa.string()),
+            ("metadata_uri", pa.string()),
+            ("files", pa.map_(pa.string(), file_sum)),
+        ]
+    )
     rows = []
     for ref, desc in zip(refs, descriptions, strict=True):
         model = desc.get("model") or {}
-        rows.append({
-            "collection": ref.collection,
-            "tenant_id": collection_tenant(ref.collection),
-            "snapshot_id": ref.snapshot_id,
-            "rows": ref.rows,
-            "rejected": ref.rejected,
-            "seen": _int((desc.get("validation") or {}).get("seen")),
-            "source_fingerprint": ref.source_fingerprint,
-            "created_at": _timestamp(desc.get("created_at")),
-            "model": model.get("name"),
-            "dimension": _int(desc.get("dimension")),
-            "sources": [str(s) for s in desc.get("sources") or []],
-            "path": store.blobs.uri_for(ref.path),
-            "metadata_uri": store.metadata_uri(ref),
-            "files": [(k, v.to_dict()) for k, v in sorted(ref.files.items())],
-        })
+        rows.append(
+            {
+                "collection": ref.collection,
+                "tenant_id": collection_tenant(ref.collection),
+                "snapshot_id": ref.snapshot_id,
+                "rows": ref.rows,
+                "rejected": ref.rejected,
+                "seen": _int((desc.get("validation") or {}).get("seen")),
+                "source_fingerprint": ref.source_fingerprint,
+                "created_at": _timestamp(desc.get("created_at")),
+                "model": model.get("name"),
+                "dimension": _int(desc.get("dimension")),
+                "sources": [str(s) for s in desc.get("sources") or []],
+                "path": store.blobs.uri_for(ref.path),
+                "metadata_uri": store.metadata_uri(ref),
+                "files": [(k, v.to_dict()) for k, v in sorted(ref.files.items())],
+            }
+        )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _manifests_table(
     history: Sequence[Manifest | tuple[str, str]], current: str | None, selected: str
 ) -> pa.Table:
+    # rows / rejected: what the manifest's snapshots hold; run_*: what the index run that
+    # committed it did (a collection carried over unchanged counts as neither built nor seen).
     counts = ("seen", "indexed", "reused", "embedded", "rejected")
-    schema = pa.schema([
-        ("manifest_id", pa.string()), ("parent", pa.string()), ("created_at", _TS),
-        ("created_by_tool", pa.string()), ("created_by_version", pa.string()),
-        ("created_by_host", pa.string()), ("created_by_user", pa.string()),
-        ("model", pa.string()), ("dimension", pa.int32()), ("collections", pa.int32()),
-        ("rows", pa.int64()), *[(c, pa.int64()) for c in counts], ("built", _STRINGS),
-        ("report_json", pa.string()), ("is_current", pa.bool_()), ("is_selected", pa.bool_()),
-        ("error", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("manifest_id", pa.string()),
+            ("parent", pa.string()),
+            ("created_at", _TS),
+            ("created_by_tool", pa.string()),
+            ("created_by_version", pa.string()),
+            ("created_by_host", pa.string()),
+            ("created_by_user", pa.string()),
+            ("model", pa.string()),
+            ("dimension", pa.int32()),
+            ("collections", pa.int32()),
+            ("rows", pa.int64()),
+            ("rejected", pa.int64()),
+            *[(f"run_{c}", pa.int64()) for c in counts],
+            ("run_built", _STRINGS),
+            ("report_json", pa.string()),
+            ("is_current", pa.bool_()),
+            ("is_selected", pa.bool_()),
+            ("error", pa.string()),
+        ]
+    )
     rows: list[dict[str, Any]] = []
     for m in history:
         if isinstance(m, tuple):
             mid, error = m
-            rows.append({"manifest_id": mid, "is_current": mid == current,
-                         "is_selected": mid == selected, "error": error})
+            rows.append(
+                {
+                    "manifest_id": mid,
+                    "is_current": mid == current,
+                    "is_selected": mid == selected,
+                    "error": error,
+                }
+            )
             continue
         by, report = m.created_by, m.report
-        rows.append({
-            "manifest_id": m.manifest_id,
-            "parent": m.parent,
-            "created_at": _timestamp(m.created_at),
-            "created_by_tool": by.get("tool"),
-            "created_by_version": by.get("version"),
-            "created_by_host": by.get("host"),
-            "created_by_user": by.get("user"),
-            "model": m.model.name,
-            "dimension": m.model.dimension,
-            "collections": len(m.collections),
-            "rows": sum(ref.rows for ref in m.collections.values()),
-            **{c: _int(report.get(c)) for c in counts},
-            "built": [str(b) for b in report.get("built") or []],
-            "report_json": json.dumps(dict(report), sort_keys=True, default=str),
-            "is_current": m.manifest_id == current,
-            "is_selected": m.manifest_id == selected,
-            "error": None,
-        })
+        rows.append(
+            {
+                "manifest_id": m.manifest_id,
+                "parent": m.parent,
+                "created_at": _timestamp(m.created_at),
+                "created_by_tool": by.get("tool"),
+                "created_by_version": by.get("version"),
+                "created_by_host": by.get("host"),
+                "created_by_user": by.get("user"),
+                "model": m.model.name,
+                "dimension": m.model.dimension,
+                "collections": len(m.collections),
+                "rows": sum(ref.rows for ref in m.collections.values()),
+                "rejected": sum(ref.rejected for ref in m.collections.values()),
+                **{f"run_{c}": _int(report.get(c)) for c in counts},
+                "run_built": [str(b) for b in report.get("built") or []],
+                "report_json": json.dumps(dict(report), sort_keys=True, default=str),
+                "is_current": m.manifest_id == current,
+                "is_selected": m.manifest_id == selected,
+                "error": None,
+            }
+        )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def _rejections_table(
     refs: Sequence[SnapshotRef], descriptions: Sequence[Mapping[str, Any]]
 ) -> pa.Table:
-    schema = pa.schema([
-        ("collection", pa.string()), ("tenant_id", pa.string()), ("snapshot_id", pa.string()),
-        ("folder", pa.string()), ("field", pa.string()), ("reason", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("collection", pa.string()),
+            ("tenant_id", pa.string()),
+            ("snapshot_id", pa.string()),
+            ("folder", pa.string()),
+            ("field", pa.string()),
+            ("reason", pa.string()),
+        ]
+    )
     rows = []
     for ref, desc in zip(refs, descriptions, strict=True):
         for r in (desc.get("validation") or {}).get("rejected") or []:
-            rows.append({
-                "collection": ref.collection,
-                "tenant_id": collection_tenant(ref.collection),
-                "snapshot_id": ref.snapshot_id,
-                "folder": str(r.get("folder", "")),
-                "field": str(r.get("field", "")),
-                "reason": str(r.get("reason", "")),
-            })
+            rows.append(
+                {
+                    "collection": ref.collection,
+                    "tenant_id": collection_tenant(ref.collection),
+                    "snapshot_id": ref.snapshot_id,
+                    "folder": str(r.get("folder", "")),
+                    "field": str(r.get("field", "")),
+                    "reason": str(r.get("reason", "")),
+                }
+            )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
@@ -280,8 +331,9 @@ def _define_playbooks(
         empty = playbook_schema(dimension).empty_table()
         con.register("_staging_playbooks", empty)
         try:
-            con.execute(f"CREATE TABLE {_INTERNAL}.no_playbooks AS "
-                        "SELECT * FROM _staging_playbooks")
+            con.execute(
+                f"CREATE TABLE {_INTERNAL}.no_playbooks AS SELECT * FROM _staging_playbooks"
+            )
         finally:
             con.unregister("_staging_playbooks")
         source = f"{_INTERNAL}.no_playbooks"
@@ -320,8 +372,11 @@ def _iso(epoch: float | None) -> str | None:
 
 
 def _rate(executions: int, successes: int) -> dict[str, Any]:
-    return {"executions": executions, "successes": successes,
-            "success_rate": successes / executions if executions else None}
+    return {
+        "executions": executions,
+        "successes": successes,
+        "success_rate": successes / executions if executions else None,
+    }
 
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
@@ -337,8 +392,10 @@ def stats(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[s
     ``rejections`` (total, per collection with the first few reasons) and ``queries``.
     """
     now = now or datetime.now(UTC)
-    one = con.execute("SELECT getvariable('playbooks_store'), manifest_id, epoch(created_at), "
-                      "is_current FROM manifests WHERE is_selected").fetchone()
+    one = con.execute(
+        "SELECT getvariable('playbooks_store'), manifest_id, epoch(created_at), "
+        "is_current FROM manifests WHERE is_selected"
+    ).fetchone()
     assert one is not None, "manifests view has no selected manifest"
     searchable = ", ".join(sql_literal(s) for s in sorted(SEARCHABLE_STATUSES))
     per_collection = con.execute(f"""
@@ -353,8 +410,12 @@ def stats(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[s
     rates: dict[str, Any] = {"overall": None, "by_collection": {}, "by_category": {}}
     freshness: dict[str, Any] = {}
     for name, tenant, snap, created, versions, ids, visible, runs, ok, newest in per_collection:
-        counts["by_collection"][name] = {"tenant_id": tenant, "versions": versions,
-                                         "playbooks": ids, "searchable": visible}
+        counts["by_collection"][name] = {
+            "tenant_id": tenant,
+            "versions": versions,
+            "playbooks": ids,
+            "searchable": visible,
+        }
         rates["by_collection"][name] = _rate(int(runs), int(ok))
         freshness[name] = {
             "snapshot_id": snap,
@@ -362,13 +423,18 @@ def stats(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[s
             "age_seconds": None if created is None else round(now.timestamp() - created),
             "newest_updated_at": _iso(newest),
         }
-    counts["by_status"] = _counts(con, "SELECT status, count(*) FROM playbooks "
-                                       "GROUP BY 1 ORDER BY 2 DESC, 1")
-    counts["by_provider"] = _counts(con, "SELECT provider, count(*) FROM (SELECT "
-                                         "unnest(cloud_provider) AS provider FROM playbooks) "
-                                         "GROUP BY 1 ORDER BY 2 DESC, 1")
-    counts["by_author"] = _counts(con, "SELECT author, count(*) FROM playbooks "
-                                       "GROUP BY 1 ORDER BY 2 DESC, 1")
+    counts["by_status"] = _counts(
+        con, "SELECT status, count(*) FROM playbooks GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    counts["by_provider"] = _counts(
+        con,
+        "SELECT provider, count(*) FROM (SELECT "
+        "unnest(cloud_provider) AS provider FROM playbooks) "
+        "GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    counts["by_author"] = _counts(
+        con, "SELECT author, count(*) FROM playbooks GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
     for category, runs, ok in con.execute(
         "SELECT coalesce(tags['category'], '(none)'), coalesce(sum(execution_count), 0), "
         "coalesce(sum(success_count), 0) FROM playbooks GROUP BY 1 ORDER BY 1"
@@ -404,8 +470,16 @@ def stats(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[s
         "counts": counts,
         "success_rates": rates,
         "freshness": freshness,
-        "rejections": {"total": sum(r["count"] for r in rejections.values()),
-                       "by_collection": rejections},
-        "queries": {"count": int(q[0]), "errors": int(q[1]), "latency_p50_ms": q[2],
-                    "latency_p95_ms": q[3], "first": _iso(q[4]), "last": _iso(q[5])},
+        "rejections": {
+            "total": sum(r["count"] for r in rejections.values()),
+            "by_collection": rejections,
+        },
+        "queries": {
+            "count": int(q[0]),
+            "errors": int(q[1]),
+            "latency_p50_ms": q[2],
+            "latency_p95_ms": q[3],
+            "first": _iso(q[4]),
+            "last": _iso(q[5]),
+        },
     }

@@ -173,6 +173,13 @@ def _validate_all(
     return valid, rejected
 
 
+def _snapshot_rejections(store: Store, ref: SnapshotRef) -> list[Rejection]:
+    if ref.rejected == 0:
+        return []
+    validation = store.read_description(ref).get("validation", {})
+    return [Rejection(**r) for r in validation.get("rejected", [])]
+
+
 def _previous_vectors(store: Store, ref: SnapshotRef | None) -> dict[str, np.ndarray]:
     """content_hash -> vector from the parent snapshot of the same collection."""
     if ref is None or ref.rows == 0:
@@ -284,6 +291,7 @@ def run_index(
 
     built: dict[str, SnapshotRef] = {}
     in_scope: set[str] = set()
+    carried: list[SnapshotRef] = []
     for collection in sorted(crawl.folders):
         in_scope.add(collection)
         folders = crawl.folders[collection]
@@ -294,8 +302,8 @@ def run_index(
             report.collections[collection] = CollectionOutcome(
                 collection, "carried", seen=len(folders) + len(crawl_rej),
                 indexed=prev.rows, reused=prev.rows, snapshot_id=prev.snapshot_id,
-                rejected=list(crawl_rej),
             )
+            carried.append(prev)
             continue
         ref, outcome = _build_collection(
             store, collection, folders, crawl_rej, fp, prev, embedder,
@@ -305,6 +313,11 @@ def run_index(
         report.collections[collection] = outcome
         say(f"{collection}: {outcome.indexed} indexed ({outcome.reused} reused, "
             f"{outcome.embedded} embedded), {len(outcome.rejected)} rejected")
+    # A carried snapshot still leaves its rejected folders out: report them every run.
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        for ref, rejections in zip(carried, pool.map(_snapshot_rejections, [store] * len(
+                carried), carried), strict=True):
+            report.collections[ref.collection].rejected = rejections
     if stray:
         report.collections.setdefault("(tenants)", CollectionOutcome("(tenants)", "skipped"))
         report.collections["(tenants)"].rejected.extend(stray)

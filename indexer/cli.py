@@ -98,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help=_help("manifest"))
     p.add_argument("--explain", action="store_true", help="include the score breakdown")
     p.add_argument("--json", action="store_true", help="print the full JSON response")
+
+    from indexer import cli_analytics
+
+    cli_analytics.register(sub)
     return parser
 
 
@@ -204,7 +208,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search}
+    from indexer import cli_analytics
+
+    handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search,
+                "sql": cli_analytics.cmd_sql, "stats": cli_analytics.cmd_stats}
     try:
         return handlers[args.command](args)
     except PlaybookError as exc:

@@ -23,8 +23,21 @@ from indexer.settings import SETTINGS_BY_NAME, load_settings
 
 FORMATS = ("table", "csv", "json")
 MAX_CELL = 60  # table cells are cut here (csv and json are never cut)
-_NUMERIC = {"tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
-            "uinteger", "ubigint", "uhugeint", "float", "double", "decimal"}
+_NUMERIC = {
+    "tinyint",
+    "smallint",
+    "integer",
+    "bigint",
+    "hugeint",
+    "utinyint",
+    "usmallint",
+    "uinteger",
+    "ubigint",
+    "uhugeint",
+    "float",
+    "double",
+    "decimal",
+}
 _SHELL_HELP = """\
 End a statement with ';'. Views: {views}.
   .tables              list the views
@@ -42,43 +55,50 @@ def _flag_help(name: str, extra: str = "") -> str:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help=_flag_help("store"))
     p.add_argument("--endpoint-url", dest="endpoint_url", help=_flag_help("endpoint_url"))
-    p.add_argument("--manifest", metavar="ID", help=_flag_help(
-        "manifest", "Query this manifest id instead of the one CURRENT names."))
+    p.add_argument(
+        "--manifest",
+        metavar="ID",
+        help=_flag_help("manifest", "Query this manifest id instead of the one CURRENT names."),
+    )
 
 
 def register(subparsers: Any) -> None:
     """Add ``sql`` and ``stats`` to the ``playbooks`` subparsers (``add_subparsers()``)."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser(
-        "sql", help="query the store with DuckDB SQL (one query, or a shell)",
+        "sql",
+        help="query the store with DuckDB SQL (one query, or a shell)",
         formatter_class=fmt,
-        description="Open DuckDB with views over the store's live manifest (or --manifest): "
-                    + "; ".join(f"{k}: {v}" for k, v in VIEWS.items())
-                    + ". With QUERY, print its result; without, read statements (ending in "
-                      "';') from the terminal or a pipe.",
+        description="Open DuckDB with these views over the store's live manifest (or "
+        "--manifest):\n"
+        + "".join(f"  {k:<18}{v}\n" for k, v in VIEWS.items())
+        + "With QUERY, print its result; without, read statements (ending in ';') from\n"
+        "the terminal or a pipe.",
         epilog="examples:\n"
-               "  playbooks sql \"select collection, status, count(*) from playbooks "
-               "group by all order by all\"\n"
-               "  playbooks sql \"select * from rejections\" --format csv > rejections.csv\n"
-               "  playbooks sql \"describe playbooks\" --format json\n"
-               "  playbooks sql --store s3://escher-index --endpoint-url "
-               "http://127.0.0.1:5000\n"
-               "  echo \"select count(*) from queries;\" | playbooks sql",
+        '  playbooks sql "select collection, status, count(*) from playbooks '
+        'group by all order by all"\n'
+        '  playbooks sql "select * from rejections" --format csv > rejections.csv\n'
+        '  playbooks sql "describe playbooks" --format json\n'
+        "  playbooks sql --store s3://escher-index --endpoint-url "
+        "http://127.0.0.1:5000\n"
+        '  echo "select count(*) from queries;" | playbooks sql',
     )
     p.add_argument("query", nargs="?", help="SQL to run; omit it for the interactive shell")
-    p.add_argument("--format", choices=FORMATS, default="table",
-                   help="output format (default: table)")
+    p.add_argument(
+        "--format", choices=FORMATS, default="table", help="output format (default: table)"
+    )
     _add_common(p)
     p.set_defaults(handler=cmd_sql)
 
     p = subparsers.add_parser(
-        "stats", help="summarise the store: counts, success rates, freshness, rejections",
+        "stats",
+        help="summarise the store: counts, success rates, freshness, rejections",
         formatter_class=fmt,
         description="Counts by collection, status, cloud provider and author; success rates "
-                    "by collection and category; how fresh each collection's snapshot is; "
-                    "what validation rejected; the query log in brief.",
+        "by collection and category; how fresh each collection's snapshot is; "
+        "what validation rejected; the query log in brief.",
         epilog="examples:\n  playbooks stats\n  playbooks stats --json\n"
-               "  playbooks stats --manifest m-20260101T000000000000Z-0123456789ab",
+        "  playbooks stats --manifest m-20260101T000000000000Z-0123456789ab",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     _add_common(p)
@@ -86,8 +106,9 @@ def register(subparsers: Any) -> None:
 
 
 def _open(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
-    settings = load_settings({"store": args.store, "endpoint_url": args.endpoint_url,
-                              "manifest": args.manifest})
+    settings = load_settings(
+        {"store": args.store, "endpoint_url": args.endpoint_url, "manifest": args.manifest}
+    )
     return open_analytics(settings.store, settings.endpoint_url, settings.manifest)
 
 
@@ -97,8 +118,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if args.query is not None:
             run_sql(con, args.query, args.format, sys.stdout)
             return 0
-        return run_shell(con, sys.stdin, sys.stdout, sys.stderr, args.format,
-                         interactive=sys.stdin.isatty())
+        return run_shell(
+            con, sys.stdin, sys.stdout, sys.stderr, args.format, interactive=sys.stdin.isatty()
+        )
     finally:
         con.close()
 
@@ -132,16 +154,20 @@ def _guard(fn: Callable[[], Any]) -> Any:
         raise sql_error(exc) from None
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, text: str, fmt: str, out: TextIO,
-            every_result: bool = False) -> None:
+def run_sql(
+    con: duckdb.DuckDBPyConnection, text: str, fmt: str, out: TextIO, every_result: bool = False
+) -> None:
     """Run the statements in ``text``; print the last result (or every one) as ``fmt``."""
     statements = _guard(lambda: con.extract_statements(text))
-    if not statements:
+    if not statements and not every_result:  # the shell ignores a lone ';'
         raise BadRequest("no SQL statement given")
     for i, statement in enumerate(statements):
-        rel = _guard(lambda s=statement: con.sql(s.query))
-        if rel is not None and (every_result or i == len(statements) - 1):
-            _guard(lambda r=rel: write_result(r, fmt, out))
+        try:
+            rel = con.sql(statement.query)
+            if rel is not None and (every_result or i == len(statements) - 1):
+                write_result(rel, fmt, out)
+        except duckdb.Error as exc:
+            raise sql_error(exc) from None
 
 
 def write_result(rel: duckdb.DuckDBPyRelation, fmt: str, out: TextIO) -> None:
@@ -153,8 +179,9 @@ def write_result(rel: duckdb.DuckDBPyRelation, fmt: str, out: TextIO) -> None:
         n = 0
         while chunk := projected.fetchmany(1000):
             for row in chunk:
-                fields = ", ".join(f"{k}: {'null' if v is None else v}"
-                                   for k, v in zip(keys, row, strict=True))
+                fields = ", ".join(
+                    f"{k}: {'null' if v is None else v}" for k, v in zip(keys, row, strict=True)
+                )
                 out.write(("," if n else "") + "\n  {" + fields + "}")
                 n += 1
         out.write("\n]\n" if n else "]\n")
@@ -179,20 +206,23 @@ def _cell(value: Any) -> str:
     return s if len(s) <= MAX_CELL else s[: MAX_CELL - 1] + "…"
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]],
-                 right: Sequence[bool] | None = None) -> str:
+def format_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None
+) -> str:
     """Fixed-width text: header, dashes, one line per row; ``right`` aligns numbers."""
     right = right or [False] * len(columns)
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
 
     def line(values: Sequence[str], align: Sequence[bool]) -> str:
-        parts = [v.rjust(w) if a else v.ljust(w)
-                 for v, w, a in zip(values, widths, align, strict=True)]
+        parts = [
+            v.rjust(w) if a else v.ljust(w) for v, w, a in zip(values, widths, align, strict=True)
+        ]
         return "  ".join(parts).rstrip() + "\n"
 
-    head = line(columns, [False] * len(columns)) + line(["-" * w for w in widths],
-                                                        [False] * len(columns))
+    head = line(columns, [False] * len(columns)) + line(
+        ["-" * w for w in widths], [False] * len(columns)
+    )
     return head + "".join(line(r, right) for r in cells)
 
 
@@ -236,8 +266,14 @@ def _read_line(stdin: TextIO, prompt: str | None) -> str | None:
     return line.rstrip("\n") if line else None
 
 
-def run_shell(con: duckdb.DuckDBPyConnection, stdin: TextIO, out: TextIO, err: TextIO,
-              fmt: str = "table", interactive: bool = False) -> int:
+def run_shell(
+    con: duckdb.DuckDBPyConnection,
+    stdin: TextIO,
+    out: TextIO,
+    err: TextIO,
+    fmt: str = "table",
+    interactive: bool = False,
+) -> int:
     """Read statements until ``.quit`` or end of input, printing each result.
 
     A failing statement prints ``error: ...`` on ``err`` and the shell goes on; when input
@@ -288,15 +324,15 @@ def run_shell(con: duckdb.DuckDBPyConnection, stdin: TextIO, out: TextIO, err: T
     return 1 if failed and not interactive else 0
 
 
-def _dot_command(con: duckdb.DuckDBPyConnection, words: Sequence[str], fmt: str,
-                 out: TextIO) -> str:
+def _dot_command(
+    con: duckdb.DuckDBPyConnection, words: Sequence[str], fmt: str, out: TextIO
+) -> str:
     command, rest = words[0], list(words[1:])
     if command == ".help":
         out.write(_SHELL_HELP.format(views=", ".join(VIEWS)) + "\n")
     elif command == ".tables":
         names = [r[0] for r in con.execute("SHOW TABLES").fetchall()]
-        out.write(format_table(["name", "description"],
-                               [(n, VIEWS.get(n, "")) for n in names]))
+        out.write(format_table(["name", "description"], [(n, VIEWS.get(n, "")) for n in names]))
     elif command == ".schema" and len(rest) == 1:
         name = rest[0].rstrip(";").replace('"', '""')
         rows = _guard(lambda: con.execute(f'DESCRIBE "{name}"').fetchall())
@@ -344,38 +380,78 @@ def render_stats(s: dict[str, Any]) -> str:
     rows = []
     for name, c in counts["by_collection"].items():
         f, r = fresh[name], rates["by_collection"][name]
-        rows.append([name, c["tenant_id"] or "-", c["versions"], c["playbooks"], c["searchable"],
-                     r["executions"], _pct(r["success_rate"]), f["snapshot_created_at"] or "-",
-                     _age(f["age_seconds"]), (f["newest_updated_at"] or "-")[:10],
-                     rej["by_collection"].get(name, {}).get("count", 0)])
-    lines.append(format_table(
-        ["collection", "tenant", "versions", "playbooks", "searchable", "executions",
-         "success", "snapshot created", "age", "newest update", "rejected"],
-        rows, [False, False, True, True, True, True, True, False, True, False, True],
-    ).rstrip("\n"))
-    lines += ["", f"status     {_inline(counts['by_status'])}",
-              f"provider   {_inline(counts['by_provider'])}",
-              f"author     {_inline(counts['by_author'])}", "",
-              "success rate by category"]
-    cat_rows = [[k, r["executions"], r["successes"], _pct(r["success_rate"])]
-                for k, r in [*rates["by_category"].items(), ("(all)", rates["overall"])]]
-    lines.append(format_table(["category", "executions", "successes", "rate"], cat_rows,
-                              [False, True, True, True]).rstrip("\n"))
+        rows.append(
+            [
+                name,
+                c["tenant_id"] or "-",
+                c["versions"],
+                c["playbooks"],
+                c["searchable"],
+                r["executions"],
+                _pct(r["success_rate"]),
+                f["snapshot_created_at"] or "-",
+                _age(f["age_seconds"]),
+                (f["newest_updated_at"] or "-")[:10],
+                rej["by_collection"].get(name, {}).get("count", 0),
+            ]
+        )
+    lines.append(
+        format_table(
+            [
+                "collection",
+                "tenant",
+                "versions",
+                "playbooks",
+                "searchable",
+                "executions",
+                "success",
+                "snapshot created",
+                "age",
+                "newest update",
+                "rejected",
+            ],
+            rows,
+            [False, False, True, True, True, True, True, False, True, False, True],
+        ).rstrip("\n")
+    )
+    lines += [
+        "",
+        f"status     {_inline(counts['by_status'])}",
+        f"provider   {_inline(counts['by_provider'])}",
+        f"author     {_inline(counts['by_author'])}",
+        "",
+        "success rate by category",
+    ]
+    cat_rows = [
+        [k, r["executions"], r["successes"], _pct(r["success_rate"])]
+        for k, r in [*rates["by_category"].items(), ("(all)", rates["overall"])]
+    ]
+    lines.append(
+        format_table(
+            ["category", "executions", "successes", "rate"], cat_rows, [False, True, True, True]
+        ).rstrip("\n")
+    )
     if rej["total"]:
         lines += ["", f"rejections ({rej['total']})"]
         for name, r in rej["by_collection"].items():
             lines.append(f"  {name}: {r['count']}")
             lines += [f"    {x['folder']}: {x['field']}: {x['reason']}" for x in r["first"]]
             if r["count"] > len(r["first"]):
-                lines.append(f"    ... {r['count'] - len(r['first'])} more "
-                             "(playbooks sql \"select * from rejections\")")
+                lines.append(
+                    f"    ... {r['count'] - len(r['first'])} more "
+                    '(playbooks sql "select * from rejections")'
+                )
     q = s["queries"]
     lines.append("")
     if q["count"]:
-        ms = [("-" if v is None else f"{v:.0f} ms") for v in
-              (q["latency_p50_ms"], q["latency_p95_ms"])]
-        lines.append(f"queries    {q['count']} logged, {q['errors']} errors, latency p50 "
-                     f"{ms[0]}, p95 {ms[1]}, {q['first']} .. {q['last']}")
+        ms = [
+            ("-" if v is None else f"{v:.0f} ms")
+            for v in (q["latency_p50_ms"], q["latency_p95_ms"])
+        ]
+        lines.append(
+            f"queries    {q['count']} logged, {q['errors']} errors, latency p50 "
+            f"{ms[0]}, p95 {ms[1]}, {q['first']} .. {q['last']}"
+        )
     else:
         lines.append("queries    none logged")
     return "\n".join(lines)

@@ -150,7 +150,7 @@ def _render_collection(c: CollectionDiff, limit: int | None) -> list[str]:
 
 
 def render_diff(d: ManifestDiff, limit: int | None = 20) -> str:
-    lines = [f"diff {d.old or '(empty store)'} -> {d.new}"]
+    lines = [f"diff {d.old or '(empty store)'} -> {d.new}{' (proposed)' if d.proposed else ''}"]
     if not d.collections:
         lines.append("  no collection differs")
     for c in d.collections:
@@ -163,6 +163,7 @@ def render_diff(d: ManifestDiff, limit: int | None = 20) -> str:
 # ----- commands ---------------------------------------------------------------------------
 def _store(args: argparse.Namespace) -> Store:
     from indexer.blobs import open_blobs
+    from indexer.store import Store
 
     settings = load_settings({"store": args.store, "endpoint_url": args.endpoint_url})
     return Store(open_blobs(settings.store, settings.endpoint_url))

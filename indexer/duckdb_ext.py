@@ -55,8 +55,9 @@ def extension_path(name: str) -> Path:
     try:
         module = importlib.import_module(f"duckdb_extension_{name}")
     except ImportError:
-        raise ConfigError(f"DuckDB extension {name!r} needs the package {package}, which is "
-                          "not installed") from None
+        raise ConfigError(
+            f"DuckDB extension {name!r} needs the package {package}, which is not installed"
+        ) from None
     base = Path(module.__file__ or "").parent / "extensions"
     path = base / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
@@ -123,7 +124,7 @@ def s3_access(endpoint_url: str | None, bucket: str | None = None) -> S3Access:
         use_ssl=parts.scheme != "http",
         url_style="path" if custom else "vhost",
         key_id=frozen.access_key if frozen else None,
-        secret=Secret(frozen.secret_key) if frozen else None,
+        secret=Secret(frozen.secret_key) if frozen and frozen.secret_key else None,
         session_token=Secret(frozen.token) if frozen and frozen.token else None,
     )
 
@@ -144,14 +145,19 @@ def _bucket_region(client: S3Client, bucket: str) -> str | None:
 
 def s3_secret_sql(access: S3Access, name: str = SECRET_NAME) -> str:
     """The ``CREATE OR REPLACE SECRET`` statement for ``access`` (holds the secret key)."""
-    opts = [("TYPE", "s3"), ("REGION", sql_literal(access.region)),
-            ("URL_STYLE", sql_literal(access.url_style)),
-            ("USE_SSL", "true" if access.use_ssl else "false")]
+    opts = [
+        ("TYPE", "s3"),
+        ("REGION", sql_literal(access.region)),
+        ("URL_STYLE", sql_literal(access.url_style)),
+        ("USE_SSL", "true" if access.use_ssl else "false"),
+    ]
     if access.endpoint:
         opts.append(("ENDPOINT", sql_literal(access.endpoint)))
     if access.key_id and access.secret:
-        opts += [("KEY_ID", sql_literal(access.key_id)),
-                 ("SECRET", sql_literal(access.secret.reveal()))]
+        opts += [
+            ("KEY_ID", sql_literal(access.key_id)),
+            ("SECRET", sql_literal(access.secret.reveal())),
+        ]
     if access.session_token:
         opts.append(("SESSION_TOKEN", sql_literal(access.session_token.reveal())))
     body = ", ".join(f"{k} {v}" for k, v in opts)

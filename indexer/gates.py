@@ -179,7 +179,7 @@ def enforce_gates(
     from indexer.snapshots import diff_manifests
 
     try:
-        diff: ManifestDiff | None = diff_manifests(store, parent, proposed)
+        diff: ManifestDiff | None = diff_manifests(store, parent, proposed, proposed=True)
     except StoreError:
         diff = None  # the refusal matters more than its illustration
     raise PromotionRefused(

@@ -31,8 +31,8 @@ DEFAULT_KEEP_DAYS = 30.0
 DEFAULT_GRACE = timedelta(hours=1)
 _CURRENT_REF = re.compile(r"^(?:CURRENT|current)(?:~(\d+))?$")
 _ID_TIME = re.compile(r"^[ms]-(\d{8}T\d{12}Z)-")
-# Per-row columns a diff does not compare: derived (vector, embed_text from the text's
-# content_hash) or noise (a file touched without a change moves source_fingerprint).
+# Per-row columns a diff does not compare: derived (vector), summed up by content_hash
+# (embed_text), or noise (touching a file without changing it moves source_fingerprint).
 _NOT_COMPARED = frozenset({"vector", "embed_text", "collection", "source_fingerprint"})
 
 
@@ -275,17 +275,21 @@ class CollectionDiff:
 
 @dataclass
 class ManifestDiff:
-    """From manifest ``old`` to ``new``: every collection whose snapshot differs."""
+    """From manifest ``old`` to ``new``: every collection whose snapshot differs.
+
+    ``proposed``: ``new`` is a manifest that was not written (a dry run, a refusal)."""
 
     old: str | None
     new: str
     collections: list[CollectionDiff]
     unchanged: list[str]
+    proposed: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
             "old": self.old,
             "new": self.new,
+            "proposed": self.proposed,
             "unchanged": self.unchanged,
             "collections": {c.collection: c.counts() for c in self.collections},
         }
@@ -294,6 +298,7 @@ class ManifestDiff:
         return {
             "old": self.old,
             "new": self.new,
+            "proposed": self.proposed,
             "unchanged": self.unchanged,
             "collections": [c.to_dict() for c in self.collections],
         }
@@ -320,12 +325,14 @@ def _diff_collection(store: Store, name: str, a: SnapshotRef, b: SnapshotRef) ->
     return d
 
 
-def diff_manifests(store: Store, old: Manifest | None, new: Manifest) -> ManifestDiff:
-    """:func:`diff` over manifest objects (``old`` None: an empty store; ``new`` may be a
-    proposed manifest not yet written). Snapshots are read through
-    :meth:`Store.load_snapshot`, so a checksum mismatch raises."""
+def diff_manifests(
+    store: Store, old: Manifest | None, new: Manifest, *, proposed: bool = False
+) -> ManifestDiff:
+    """:func:`diff` over manifest objects (``old`` None: an empty store; ``proposed``: ``new``
+    was not written). Snapshots are read through :meth:`Store.load_snapshot`, so a
+    checksum mismatch raises."""
     before = dict(old.collections) if old else {}
-    out = ManifestDiff(old.manifest_id if old else None, new.manifest_id, [], [])
+    out = ManifestDiff(old.manifest_id if old else None, new.manifest_id, [], [], proposed)
     for name in sorted(set(before) | set(new.collections)):
         a, b = before.get(name), new.collections.get(name)
         if a is not None and b is not None:
@@ -428,15 +435,16 @@ def rollback(
     Commits a NEW manifest whose parent is CURRENT (by compare-and-swap) rather than
     pointing CURRENT back at the old id: history stays linear and auditable (each move of
     the pointer is a manifest saying who did what, when and from which target), and
-    CURRENT never returns to a value it held before (on S3 its tag is the content's MD5, so
-    an old value would let a stale compare-and-swap through). Whole store: the new
-    manifest's collections (and model) are the target's. One collection: CURRENT's, except
-    that ``collection`` takes the target's snapshot (NotFound if the target lacks it,
-    Conflict if the target used another model). Every snapshot that changes is loaded and
-    verified before the pointer moves. If CURRENT moves meanwhile and the move touched
-    what this rollback changes, raises :class:`CommitConflict` (rerun after a look at
-    ``diff``); otherwise it rebases and retries. ``dry_run`` commits nothing and returns
-    the diff from CURRENT to what would be committed.
+    CURRENT never returns to a value it held before (on S3 its tag is the MD5 of its
+    content, so an old value would look unchanged to a writer that read it earlier).
+    Whole store: the new manifest's collections (and model) are the target's. One
+    collection: CURRENT's, except that ``collection`` takes the target's snapshot
+    (NotFound if the target lacks it, Conflict if the target used another model).
+    Every snapshot that changes is loaded and verified before the pointer moves. If
+    CURRENT moves meanwhile and the move touched what this rollback changes, raises
+    :class:`CommitConflict` (rerun after a look at ``diff``); otherwise it rebases and
+    retries. ``dry_run`` commits nothing and returns the diff from CURRENT to what would
+    be committed.
     """
     target = store.read_manifest(resolve(store, to))
     seen: dict[str, str | None] | None = None
@@ -485,7 +493,7 @@ def rollback(
                 None,
                 changed,
                 False,
-                diff_manifests(store, current, manifest),
+                diff_manifests(store, current, manifest, proposed=True),
             )
         for name in changed:
             if name in collections:
@@ -507,7 +515,7 @@ def rollback(
 @dataclass(frozen=True)
 class PinResult:
     manifest_id: str
-    changed: bool  # False: it was already pinned (pin) or not pinned (never raised by pin)
+    changed: bool  # False: pin() found it already pinned
 
 
 def pin(store: Store, ref: str, note: str = "", *, now: datetime | None = None) -> PinResult:

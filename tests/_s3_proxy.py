@@ -86,8 +86,7 @@ class FlakyS3Proxy:
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> FlakyS3Proxy:
         self._thread.start()

@@ -8,6 +8,7 @@ wire as they would against AWS.
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,13 +139,10 @@ def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     Only botocore's retry loop is affected (its module-level ``time``), so retry tests
     stay fast while still showing that a delay preceded every retry.
     """
-    import botocore.endpoint
-
-    real_time = botocore.endpoint.time
     delays: list[float] = []
     clock = SimpleNamespace(
-        **{name: getattr(real_time, name) for name in dir(real_time) if not name.startswith("_")}
+        **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
     )
     clock.sleep = delays.append
-    monkeypatch.setattr(botocore.endpoint, "time", clock)
+    monkeypatch.setattr("botocore.endpoint.time", clock)
     return delays

@@ -80,7 +80,7 @@ when the request does not say):
 
 def data_block(document: Mapping[str, Any]) -> str:
     """``document`` as JSON between the data markers; no string inside can contain ``<``/``>``."""
-    text = json.dumps(document, ensure_ascii=True, indent=1, default=_plain)
+    text = json.dumps(document, ensure_ascii=True, default=_plain)
     # '<' and '>' occur only inside JSON strings, where these escapes mean the same.
     text = text.replace("<", "\\u003c").replace(">", "\\u003e")
     return f"{DATA_OPEN}\n{text}\n{DATA_CLOSE}"
@@ -133,7 +133,7 @@ def rerank_messages(
         "candidates": [candidate_document(c, n) for n, c in enumerate(candidates, 1)],
     }
     user = (
-        f"Rank the {len(candidates)} candidate playbooks in the data below for the query "
+        f"Rank all {len(candidates)} candidate playbook(s) in the data below for the query "
         f"it holds, following the rules. Answer with the JSON object only.\n\n"
         f"{data_block(document)}"
     )

@@ -6,6 +6,7 @@ runs use :class:`HashEmbedder` (deterministic unit vectors from a hash of the te
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import subprocess
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pytest
@@ -27,6 +28,9 @@ from indexer.model import LIBRARY_COLLECTION, tenant_collection
 from indexer.store import Manifest, ModelIdentity, Store
 from tests._playbooks import write_playbook
 from tests.indexer.test_snapshots import MODEL, commit, row, snapshot
+
+if TYPE_CHECKING:
+    from indexer.embed import Embedder
 
 REPO = Path(__file__).resolve().parents[2]
 ACME, GLOBEX = tenant_collection("acme"), tenant_collection("globex")
@@ -72,8 +76,13 @@ def sources(tmp_path: Path) -> tuple[Path, Path]:
 
 def index(store: Store, sources: tuple[Path, Path], **kw: Any) -> RunReport:
     lib, ten = sources
-    return run_index(store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)],
-                     embedder=HashEmbedder(), **kw)  # type: ignore[arg-type]
+    return run_index(
+        store=store,
+        library=[LocalBlobs(lib)],
+        tenants=[LocalBlobs(ten)],
+        embedder=cast("Embedder", HashEmbedder()),
+        **kw,
+    )
 
 
 def assert_serves(store: Store, manifest_id: str | None) -> Manifest:
@@ -92,10 +101,18 @@ def test_two_committers_from_the_same_parent_lose_nothing(store: Store) -> None:
     seen = store.current()  # both committers read CURRENT here
     mine = snapshot(store, ACME, [row("weekend")])
     theirs = snapshot(store, GLOBEX, [row("ledger")])
-    m_a = Manifest.create(parent=seen.manifest_id, created_by={}, model=MODEL,
-                          collections={**base.collections, ACME: mine})
-    m_b = Manifest.create(parent=seen.manifest_id, created_by={}, model=MODEL,
-                          collections={**base.collections, GLOBEX: theirs})
+    m_a = Manifest.create(
+        parent=seen.manifest_id,
+        created_by={},
+        model=MODEL,
+        collections={**base.collections, ACME: mine},
+    )
+    m_b = Manifest.create(
+        parent=seen.manifest_id,
+        created_by={},
+        model=MODEL,
+        collections={**base.collections, GLOBEX: theirs},
+    )
     store.write_manifest(m_a)
     store.write_manifest(m_b)
     store.swap_current(m_a.manifest_id, seen)
@@ -104,8 +121,12 @@ def test_two_committers_from_the_same_parent_lose_nothing(store: Store) -> None:
     assert store.current().manifest_id == m_a.manifest_id
     again = store.current()  # ...re-reads, rebases onto the winner and retries
     live = store.read_manifest(again.manifest_id or "")
-    m_b2 = Manifest.create(parent=again.manifest_id, created_by={}, model=MODEL,
-                           collections={**live.collections, GLOBEX: theirs})
+    m_b2 = Manifest.create(
+        parent=again.manifest_id,
+        created_by={},
+        model=MODEL,
+        collections={**live.collections, GLOBEX: theirs},
+    )
     store.write_manifest(m_b2)
     store.swap_current(m_b2.manifest_id, again)
     final = assert_serves(store, m_b2.manifest_id)
@@ -115,8 +136,10 @@ def test_two_committers_from_the_same_parent_lose_nothing(store: Store) -> None:
 def test_many_racing_committers_each_land_exactly_once(store: Store) -> None:
     writers = 6
     commit(store, {})
-    refs = {f"tenant_t{i}_playbooks": snapshot(store, f"tenant_t{i}_playbooks", [row(f"p{i}")])
-            for i in range(writers)}
+    refs = {
+        f"tenant_t{i}_playbooks": snapshot(store, f"tenant_t{i}_playbooks", [row(f"p{i}")])
+        for i in range(writers)
+    }
     start = threading.Barrier(writers)
     conflicts = []
 
@@ -128,8 +151,12 @@ def test_many_racing_committers_each_land_exactly_once(store: Store) -> None:
                 start.wait(timeout=30)  # everyone has read the same CURRENT
                 first = False
             live = store.read_manifest(pointer.manifest_id or "")
-            m = Manifest.create(parent=pointer.manifest_id, created_by={}, model=MODEL,
-                                collections={**live.collections, name: refs[name]})
+            m = Manifest.create(
+                parent=pointer.manifest_id,
+                created_by={},
+                model=MODEL,
+                collections={**live.collections, name: refs[name]},
+            )
             store.write_manifest(m)
             try:
                 store.swap_current(m.manifest_id, pointer)
@@ -142,7 +169,8 @@ def test_many_racing_committers_each_land_exactly_once(store: Store) -> None:
     final = assert_serves(store, store.current().manifest_id)
     assert dict(final.collections) == refs
     assert len(conflicts) >= writers - 1  # all but one lost the first round
-    chain, mid = [], final.manifest_id  # history is linear: each commit exactly once
+    chain: list[str] = []  # history is linear: each commit exactly once
+    mid: str | None = final.manifest_id
     while mid is not None and len(chain) <= writers:
         chain.append(mid)
         mid = store.read_manifest(mid).parent
@@ -153,7 +181,7 @@ def test_many_racing_committers_each_land_exactly_once(store: Store) -> None:
 def test_two_index_runs_on_different_tenants_both_land(
     store: Store, sources: tuple[Path, Path]
 ) -> None:
-    lib, ten = sources
+    _lib, ten = sources
     index(store, sources)
     for round_ in range(3):
         for tenant in ("acme", "globex"):
@@ -165,8 +193,7 @@ def test_two_index_runs_on_different_tenants_both_land(
                 if step == "snapshots-written":  # both have read CURRENT; neither committed
                     barrier.wait(timeout=60)
 
-            return index(store, sources, include_library=False, only_tenants=[tenant],
-                         fault=fault)
+            return index(store, sources, include_library=False, only_tenants=[tenant], fault=fault)
 
         with ThreadPoolExecutor(2) as pool:
             reports = list(pool.map(one, ["acme", "globex"]))
@@ -190,9 +217,14 @@ def test_index_runs_racing_freely_never_lose_a_collection(tmp_path: Path) -> Non
         for t in tenants:
             write_playbook(ten, f"pb-{round_}", tenant=t)
         with ThreadPoolExecutor(len(tenants)) as pool:
-            reports = list(pool.map(
-                lambda t: index(store, (tmp_path / "no-lib", ten), include_library=False,
-                                only_tenants=[t]), tenants))
+            reports = list(
+                pool.map(
+                    lambda t: index(
+                        store, (tmp_path / "no-lib", ten), include_library=False, only_tenants=[t]
+                    ),
+                    tenants,
+                )
+            )
         final = assert_serves(store, store.current().manifest_id)
         assert set(final.collections) == {tenant_collection(t) for t in tenants}
         assert all(r.committed for r in reports)
@@ -233,7 +265,7 @@ class CrashingBlobs:
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         return self.inner.list(prefix)
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         return self.inner.list_dirs(prefix)
 
     def delete(self, key: str) -> None:
@@ -333,8 +365,12 @@ def test_a_process_killed_at_each_commit_step_leaves_no_half_state(
     endpoint = request.getfixturevalue("moto_server") if store.uri.startswith("s3://") else ""
     proc = subprocess.run(
         [sys.executable, "-c", _KILLED_RUN, step, store.uri, *map(str, sources), endpoint],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-        timeout=300, check=False,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 17, proc.stderr
     live = store.current().manifest_id

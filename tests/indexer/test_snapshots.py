@@ -44,19 +44,38 @@ def row(pid: str, version: str = "1.0.0", **fields: Any) -> dict[str, Any]:
     """One snapshot row; ``text`` sets the embedded text (and so the content hash)."""
     text = fields.pop("text", f"{pid} {version}")
     r: dict[str, Any] = {f.name: None for f in playbook_schema(DIM) if f.name != "vector"}
-    for name in ("use_cases", "keywords", "prerequisites", "parameter_names", "step_names",
-                 "scripts", "tags"):
+    for name in (
+        "use_cases",
+        "keywords",
+        "prerequisites",
+        "parameter_names",
+        "step_names",
+        "scripts",
+        "tags",
+    ):
         r[name] = []
-    r.update(playbook_id=pid, version=version, name=pid, description=text, status="active",
-             cloud_provider=["aws"], resource_types=["ec2::instance"], author="escher_library",
-             storage_strategy="using_default", execution_count=0, success_count=0,
-             embed_text=text, content_hash=hashlib.sha256(text.encode()).hexdigest())
+    r.update(
+        playbook_id=pid,
+        version=version,
+        name=pid,
+        description=text,
+        status="active",
+        cloud_provider=["aws"],
+        resource_types=["ec2::instance"],
+        author="escher_library",
+        storage_strategy="using_default",
+        execution_count=0,
+        success_count=0,
+        embed_text=text,
+        content_hash=hashlib.sha256(text.encode()).hexdigest(),
+    )
     r.update(fields)
     return r
 
 
-def snapshot(store: Store, collection: str, rows: list[dict[str, Any]],
-             at: datetime = T0) -> SnapshotRef:
+def snapshot(
+    store: Store, collection: str, rows: list[dict[str, Any]], at: datetime = T0
+) -> SnapshotRef:
     rng = np.random.default_rng(len(rows))
     vectors = rng.normal(size=(len(rows), DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
@@ -64,17 +83,30 @@ def snapshot(store: Store, collection: str, rows: list[dict[str, Any]],
         r["collection"] = collection
     table = rows_table(rows, vectors, DIM)
     fp = hashlib.sha256(json.dumps([r["content_hash"] for r in rows]).encode()).hexdigest()
-    return store.write_snapshot(collection, table, index_bytes(vectors, DIM),
-                                {"model": MODEL.to_dict()}, fp, now=at)
+    return store.write_snapshot(
+        collection, table, index_bytes(vectors, DIM), {"model": MODEL.to_dict()}, fp, now=at
+    )
 
 
 def commit(store: Store, collections: dict[str, SnapshotRef], at: datetime = T0) -> Manifest:
     pointer = store.current()
-    m = Manifest.create(parent=pointer.manifest_id, created_by={"tool": "test"}, model=MODEL,
-                        collections=collections, now=at)
+    m = Manifest.create(
+        parent=pointer.manifest_id,
+        created_by={"tool": "test"},
+        model=MODEL,
+        collections=collections,
+        now=at,
+    )
     store.write_manifest(m)
     store.swap_current(m.manifest_id, pointer)
     return m
+
+
+def live(store: Store) -> Manifest:
+    """The manifest CURRENT names."""
+    mid = store.current().manifest_id
+    assert mid is not None
+    return store.read_manifest(mid)
 
 
 def assert_loads(store: Store, manifest_id: str) -> None:
@@ -101,15 +133,21 @@ def history(store: Store) -> list[Manifest]:
     lib0 = snapshot(store, LIB, [row("rds-stop"), row("vm-start"), row("old-one")])
     acme0 = snapshot(store, ACME, [row("weekend", author="user_custom")])
     m0 = commit(store, {LIB: lib0, ACME: acme0}, T0)
-    lib1 = snapshot(store, LIB, [
-        row("rds-stop", text="rds-stop, now with a snapshot first"),  # content changed
-        row("vm-start", status="deprecated", execution_count=9),  # status + counts
-        row("vm-start", "2.0.0"),  # added
-    ], T0 + timedelta(days=1))  # old-one removed
+    lib1 = snapshot(
+        store,
+        LIB,
+        [
+            row("rds-stop", text="rds-stop, now with a snapshot first"),  # content changed
+            row("vm-start", status="deprecated", execution_count=9),  # status + counts
+            row("vm-start", "2.0.0"),  # added
+        ],
+        T0 + timedelta(days=1),
+    )  # old-one removed
     globex1 = snapshot(store, GLOBEX, [row("ledger")], T0 + timedelta(days=1))
     m1 = commit(store, {LIB: lib1, ACME: acme0, GLOBEX: globex1}, T0 + timedelta(days=1))
-    acme2 = snapshot(store, ACME, [row("weekend", author="user_custom"), row("nightly")],
-                     T0 + timedelta(days=2))
+    acme2 = snapshot(
+        store, ACME, [row("weekend", author="user_custom"), row("nightly")], T0 + timedelta(days=2)
+    )
     m2 = commit(store, {LIB: lib1, ACME: acme2}, T0 + timedelta(days=2))
     return [m0, m1, m2]
 
@@ -121,7 +159,11 @@ def test_list_is_newest_first_with_counts_and_flags(store: Store, history: list[
     assert [s.manifest_id for s in items] == [m.manifest_id for m in reversed(history)]
     newest = items[0]
     assert (newest.is_current, newest.parent, newest.collections, newest.rows) == (
-        True, history[1].manifest_id, 2, 5)
+        True,
+        history[1].manifest_id,
+        2,
+        5,
+    )
     assert [s.pinned for s in items] == [False, False, True]
     assert [s.is_current for s in items] == [True, False, False]
     assert [s.manifest_id for s in list_manifests(store, limit=1)] == [history[2].manifest_id]
@@ -172,7 +214,11 @@ def test_diff_reports_versions_added_removed_changed_and_status_changes(
     assert changed[("vm-start", "1.0.0")] == ("execution_count",)
     [status] = lib.status_changes
     assert (status.playbook_id, status.version, status.old, status.new) == (
-        "vm-start", "1.0.0", "active", "deprecated")
+        "vm-start",
+        "1.0.0",
+        "active",
+        "deprecated",
+    )
 
 
 def test_diff_of_one_manifest_is_against_its_parent(store: Store, history: list[Manifest]) -> None:
@@ -191,7 +237,7 @@ def test_rollback_whole_store_commits_a_new_manifest_equal_to_the_target(
     m0, _, m2 = history
     result = rollback(store, m0.manifest_id)
     assert result.committed and result.manifest_id not in {m.manifest_id for m in history}
-    now = store.read_manifest(store.current().manifest_id)
+    now = live(store)
     assert now.manifest_id == result.manifest_id and now.parent == m2.manifest_id
     assert dict(now.collections) == dict(m0.collections)
     assert now.report["rollback"]["to"] == m0.manifest_id
@@ -205,14 +251,15 @@ def test_rollback_of_one_collection_leaves_the_others_as_they_were(
 ) -> None:
     m0, m1, m2 = history
     result = rollback(store, m1.manifest_id, collection=GLOBEX)
-    now = store.read_manifest(store.current().manifest_id)
+    now = live(store)
     assert result.changed == (GLOBEX,) and now.parent == m2.manifest_id
     assert now.collections[GLOBEX] == m1.collections[GLOBEX]
     assert {n: r.snapshot_id for n, r in now.collections.items() if n != GLOBEX} == {
-        n: r.snapshot_id for n, r in m2.collections.items()}
+        n: r.snapshot_id for n, r in m2.collections.items()
+    }
     # And back: acme to m0's snapshot; library and globex untouched.
     rollback(store, m0.manifest_id, collection=ACME)
-    again = store.read_manifest(store.current().manifest_id)
+    again = live(store)
     assert again.collections[ACME] == m0.collections[ACME]
     assert again.collections[LIB] == m2.collections[LIB]
     assert again.collections[GLOBEX] == m1.collections[GLOBEX]
@@ -233,6 +280,19 @@ def test_rollback_errors_leave_current_where_it_was(store: Store, history: list[
     assert store.manifest_ids() == [m.manifest_id for m in history]
 
 
+def test_rollback_refuses_a_target_snapshot_that_fails_verification(tmp_path: Path) -> None:
+    store = Store(LocalBlobs(tmp_path / "store"))
+    old = snapshot(store, LIB, [row("a")])
+    m0 = commit(store, {LIB: old})
+    m1 = commit(store, {LIB: snapshot(store, LIB, [row("b")], T0 + timedelta(1))})
+    index = tmp_path / "store" / old.path / "index.faiss"
+    index.write_bytes(index.read_bytes() + b"!")
+    with pytest.raises(ChecksumMismatch, match=r"index\.faiss"):
+        rollback(store, m0.manifest_id)
+    assert store.current().manifest_id == m1.manifest_id
+    assert store.manifest_ids() == [m0.manifest_id, m1.manifest_id]
+
+
 class _Interloper:
     """Commits another manifest the first time the rollback writes its own (a race)."""
 
@@ -244,8 +304,8 @@ class _Interloper:
     def write(self, manifest: Manifest) -> None:
         if not self.done:
             self.done = True
-            live = self.store.read_manifest(self.store.current().manifest_id)
-            commit(self.store, {**live.collections, self.change: self.ref}, T0 + timedelta(3))
+            now = live(self.store).collections
+            commit(self.store, {**now, self.change: self.ref}, T0 + timedelta(3))
         self.real_write(manifest)
 
 
@@ -255,7 +315,7 @@ def test_rollback_rebases_over_a_commit_to_another_collection(
     new_lib = snapshot(store, LIB, [row("brand-new")], T0 + timedelta(days=3))
     _Interloper(store, LIB, new_lib)
     result = rollback(store, history[0].manifest_id, collection=ACME)
-    now = store.read_manifest(store.current().manifest_id)
+    now = live(store)
     assert result.committed and now.manifest_id == result.manifest_id
     assert now.collections[LIB] == new_lib  # the other writer's work is kept
     assert now.collections[ACME] == history[0].collections[ACME]
@@ -269,7 +329,7 @@ def test_rollback_refuses_when_a_racing_commit_changed_what_it_rolls_back(
     with pytest.raises(CommitConflict, match="changed what it rolls back"):
         rollback(store, history[0].manifest_id, collection=ACME)
     assert racer.done
-    assert store.read_manifest(store.current().manifest_id).collections[ACME] == new_acme
+    assert live(store).collections[ACME] == new_acme
 
 
 # ----- pins -------------------------------------------------------------------------------
@@ -278,6 +338,7 @@ def test_pin_and_unpin(store: Store, history: list[Manifest]) -> None:
     assert pin(store, first, note="audit").changed
     assert not pin(store, first).changed  # already pinned: unchanged, not an error
     assert store.pinned_ids() == [first]
+    assert store.manifest_ids() == [m.manifest_id for m in history]  # a pin is no manifest
     assert (store.read_pin(first) or {})["note"] == "audit"
     assert show(store, first).pin is not None
     assert first not in [s.manifest_id for s in list_manifests(store) if not s.pinned]
@@ -296,8 +357,9 @@ def _chain(store: Store, n: int) -> list[Manifest]:
     out = []
     for day in range(n):
         at = T0 + timedelta(days=day)
-        out.append(commit(store, {LIB: snapshot(store, LIB, [row(f"pb-{day}")], at),
-                                  ACME: acme}, at))
+        out.append(
+            commit(store, {LIB: snapshot(store, LIB, [row(f"pb-{day}")], at), ACME: acme}, at)
+        )
     return out
 
 
@@ -316,7 +378,8 @@ def test_gc_keeps_the_newest_n_and_deletes_what_only_older_manifests_name(store:
     assert report.deleted_manifests == [m.manifest_id for m in ms[:4]]
     assert _snapshots_on_disk(store) == _named(ms[4:])  # acme's carried snapshot survives
     assert {(s.collection, s.snapshot_id) for s in report.deleted_snapshots} == (
-        _named(ms[:4]) - _named(ms[4:]))
+        _named(ms[:4]) - _named(ms[4:])
+    )
     for m in ms[4:]:
         assert_loads(store, m.manifest_id)
 
@@ -329,6 +392,7 @@ def test_gc_keeps_manifests_younger_than_d_days_pinned_ones_and_current(store: S
     kept = set(store.manifest_ids())
     assert kept == {ms[0].manifest_id, ms[5].manifest_id, rolled.manifest_id}
     assert "pinned" in report.kept_manifests[ms[0].manifest_id]
+    assert rolled.manifest_id is not None
     assert report.kept_manifests[rolled.manifest_id][0] == "current"
     assert "younger than 2.5 days" in report.kept_manifests[ms[5].manifest_id]
     assert _snapshots_on_disk(store) == _named([store.read_manifest(k) for k in kept])
@@ -357,7 +421,8 @@ def test_gc_dry_run_deletes_nothing_and_reports_the_same(store: Store) -> None:
     real = gc(store, keep_last=1, keep_days=0, now=T0 + timedelta(days=30))
     assert real.deleted_manifests == dry.deleted_manifests
     assert [s.snapshot_id for s in real.deleted_snapshots] == [
-        s.snapshot_id for s in dry.deleted_snapshots]
+        s.snapshot_id for s in dry.deleted_snapshots
+    ]
     assert all(s.files == 3 for s in real.deleted_snapshots)
 
 
@@ -385,22 +450,30 @@ def test_gc_never_deletes_what_a_retained_or_pinned_manifest_names(
     at = T0
     for step in range(14):
         at += timedelta(hours=rnd.randint(1, 40))
-        live = store.current().manifest_id
-        base = dict(store.read_manifest(live).collections) if live else {}
+        head = store.current().manifest_id
+        base = dict(store.read_manifest(head).collections) if head else {}
         action = rnd.random()
-        if live and action < 0.2:
+        if head and action < 0.2:
             target = rnd.choice(store.manifest_ids())
             coll = rnd.choice([None, *store.read_manifest(target).collections])
             rollback(store, target, coll, now=at)
         elif action < 0.3:  # a run that lost its race: an orphan manifest and snapshot
             orphan = snapshot(store, rnd.choice(names), [row(f"o{step}")], at)
-            store.write_manifest(Manifest.create(parent=live, created_by={}, model=MODEL,
-                                                 collections={**base, orphan.collection: orphan},
-                                                 now=at))
+            store.write_manifest(
+                Manifest.create(
+                    parent=head,
+                    created_by={},
+                    model=MODEL,
+                    collections={**base, orphan.collection: orphan},
+                    now=at,
+                )
+            )
         else:
             changed = rnd.sample(names, rnd.randint(1, 2))
-            refs = {n: snapshot(store, n, [row(f"p{step}-{i}") for i in range(rnd.randint(1, 3))],
-                                at) for n in changed}
+            refs = {
+                n: snapshot(store, n, [row(f"p{step}-{i}") for i in range(rnd.randint(1, 3))], at)
+                for n in changed
+            }
             commit(store, {**base, **refs}, at)
         if rnd.random() < 0.15:
             pin(store, rnd.choice(store.manifest_ids()))
@@ -416,7 +489,8 @@ def test_gc_never_deletes_what_a_retained_or_pinned_manifest_names(
         assert_loads(store, mid)
     for gone in report.deleted_snapshots:  # only unnamed, and only outside the grace period
         assert (gone.collection, gone.snapshot_id) not in _named(
-            [store.read_manifest(k) for k in kept])
+            [store.read_manifest(k) for k in kept]
+        )
 
 
 # ----- the CLI ----------------------------------------------------------------------------
@@ -439,8 +513,16 @@ def test_cli_list_show_diff_rollback_pin_gc(
 
     code, out, _ = _cli(capsys, root, "list")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["manifest", "created", "(UTC)", "parent", "colls",
-                                              "rows", "rejected", "notes"]
+    assert code == 0 and lines[0].split() == [
+        "manifest",
+        "created",
+        "(UTC)",
+        "parent",
+        "colls",
+        "rows",
+        "rejected",
+        "notes",
+    ]
     assert lines[1].startswith(f"* {m1.manifest_id}  2025-01-02 00:00:00Z  {m0.manifest_id}")
     assert lines[2].startswith(f"  {m0.manifest_id}  2025-01-01 00:00:00Z  -")
 
@@ -480,9 +562,11 @@ def test_cli_errors_are_one_line_and_exit_1(
     store = Store(LocalBlobs(root))
     commit(store, {LIB: snapshot(store, LIB, [row("a")])})
     code, _, err = _cli(capsys, root, "rollback", "--to", "CURRENT", "--collection", ACME)
-    assert code == 1 and err.startswith(
-        "playbooks snapshots: error: manifest m-") and err.endswith(
-        f"has no collection '{ACME}' (it has: {LIB})\n")
+    assert (
+        code == 1
+        and err.startswith("playbooks snapshots: error: manifest m-")
+        and err.endswith(f"has no collection '{ACME}' (it has: {LIB})\n")
+    )
 
 
 def test_cli_gc_help_states_the_library_defaults(capsys: pytest.CaptureFixture[str]) -> None:

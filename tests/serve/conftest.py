@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from typing import Any
-
 import pytest
 from starlette.testclient import TestClient
 
@@ -15,6 +13,7 @@ from indexer.settings import Settings
 from serve.app import create_app
 from tests.serve._helpers import make_settings
 from tests.serve._tiny_store import TinyStore, build_standard
+
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
@@ -41,8 +40,9 @@ def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def empty_client(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
-                 ) -> Iterator[TestClient]:
+def empty_client(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[TestClient]:
     """A started app over a store with no CURRENT: live but not ready."""
     settings = make_settings(tmp_path_factory.mktemp("empty-store"))
     with TestClient(create_app(settings, embedder=embedder)) as c:
@@ -60,29 +60,70 @@ def indexed_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) 
 
     root = tmp_path_factory.mktemp("indexed")
     library, tenants = root / "library", root / "tenants"
-    write_playbook(library, "escher-aws-rds-stop", "1.2.0", name="Stop RDS instance safely",
-                   description="Safely stop an Amazon RDS database instance after a snapshot",
-                   resource_types=["rds::instance"], execution_count=1547, success_count=1516)
-    write_playbook(library, "escher-aws-rds-stop", "1.0.0", name="Stop RDS instance",
-                   description="Stop an RDS database instance", status="deprecated",
-                   resource_types=["rds::instance"])
-    write_playbook(library, "escher-azure-vm-deallocate", "1.0.0", name="Deallocate Azure VMs",
-                   description="Deallocate idle Azure virtual machines overnight",
-                   cloud_provider=["azure"], resource_types=["compute::virtual-machine"])
-    write_playbook(tenants, "team-weekend-shutdown", "1.0.0", tenant="acme",
-                   name="Acme weekend shutdown",
-                   description="Stop the acme reporting RDS databases every weekend",
-                   resource_types=["rds::instance"], tags={"team": "acme", "approved": True},
-                   execution_count=12, success_count=12)
-    write_playbook(tenants, "acme-broken", "1.0.0", tenant="acme", name="Broken thing",
-                   description="Stop the acme reporting RDS databases, broken", status="broken")
-    write_playbook(tenants, "team-weekend-shutdown", "1.0.0", tenant="umbrella",
-                   name="Umbrella weekend shutdown",
-                   description="Stop the umbrella lab RDS databases every weekend",
-                   resource_types=["rds::instance"])
+    write_playbook(
+        library,
+        "escher-aws-rds-stop",
+        "1.2.0",
+        name="Stop RDS instance safely",
+        description="Safely stop an Amazon RDS database instance after a snapshot",
+        resource_types=["rds::instance"],
+        execution_count=1547,
+        success_count=1516,
+    )
+    write_playbook(
+        library,
+        "escher-aws-rds-stop",
+        "1.0.0",
+        name="Stop RDS instance",
+        description="Stop an RDS database instance",
+        status="deprecated",
+        resource_types=["rds::instance"],
+    )
+    write_playbook(
+        library,
+        "escher-azure-vm-deallocate",
+        "1.0.0",
+        name="Deallocate Azure VMs",
+        description="Deallocate idle Azure virtual machines overnight",
+        cloud_provider=["azure"],
+        resource_types=["compute::virtual-machine"],
+    )
+    write_playbook(
+        tenants,
+        "team-weekend-shutdown",
+        "1.0.0",
+        tenant="acme",
+        name="Acme weekend shutdown",
+        description="Stop the acme reporting RDS databases every weekend",
+        resource_types=["rds::instance"],
+        tags={"team": "acme", "approved": True},
+        execution_count=12,
+        success_count=12,
+    )
+    write_playbook(
+        tenants,
+        "acme-broken",
+        "1.0.0",
+        tenant="acme",
+        name="Broken thing",
+        description="Stop the acme reporting RDS databases, broken",
+        status="broken",
+    )
+    write_playbook(
+        tenants,
+        "team-weekend-shutdown",
+        "1.0.0",
+        tenant="umbrella",
+        name="Umbrella weekend shutdown",
+        description="Stop the umbrella lab RDS databases every weekend",
+        resource_types=["rds::instance"],
+    )
     store_dir = root / "store"
-    report = run_index(store=Store(open_blobs(str(store_dir))),
-                       library=[open_blobs(str(library))], tenants=[open_blobs(str(tenants))],
-                       embedder=embedder)
+    report = run_index(
+        store=Store(open_blobs(str(store_dir))),
+        library=[open_blobs(str(library))],
+        tenants=[open_blobs(str(tenants))],
+        embedder=embedder,
+    )
     assert report.manifest_id, report
     return store_dir

@@ -16,23 +16,26 @@ from tests.serve._helpers import auth
 from tests.serve._tiny_store import TinyStore
 
 
-def test_healthz_is_ok_whether_or_not_ready(client: TestClient,
-                                            empty_client: TestClient) -> None:
+def test_healthz_is_ok_whether_or_not_ready(client: TestClient, empty_client: TestClient) -> None:
     for c in (client, empty_client):
         response = c.get("/healthz")
         assert response.status_code == 200
         assert response.json() == {"status": "ok"}
 
 
-def test_readyz_names_the_manifest_and_row_counts(client: TestClient,
-                                                  tiny_store: TinyStore) -> None:
+def test_readyz_names_the_manifest_and_row_counts(
+    client: TestClient, tiny_store: TinyStore
+) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
         "manifest_id": tiny_store.manifest_id,
-        "collections": {"escher_library": 11, "tenant_alpha_playbooks": 2,
-                        "tenant_beta_playbooks": 2},
+        "collections": {
+            "escher_library": 11,
+            "tenant_alpha_playbooks": 2,
+            "tenant_beta_playbooks": 2,
+        },
     }
 
 
@@ -67,7 +70,8 @@ def test_openapi_documents_exactly_the_app_routes(client: TestClient) -> None:
         for status, spec in op["responses"].items():
             if int(status) >= 400:
                 assert spec["content"]["application/json"]["schema"] == {
-                    "$ref": "#/components/schemas/Error"}
+                    "$ref": "#/components/schemas/Error"
+                }
 
 
 def test_openapi_request_schema_matches_the_validator(client: TestClient) -> None:
@@ -82,7 +86,8 @@ def test_openapi_request_schema_matches_the_validator(client: TestClient) -> Non
 
 def test_every_search_error_status_is_documented(client: TestClient) -> None:
     responses = client.get("/openapi.json").json()["paths"]["/api/playbook/search"]["post"][
-        "responses"]
+        "responses"
+    ]
     assert {"200", "400", "401", "403", "413", "415", "422", "503"} <= set(responses)
 
 
@@ -101,11 +106,15 @@ def test_unsafe_incoming_request_ids_are_replaced(client: TestClient, unsafe: st
     assert len(response.headers["x-request-id"]) == 32
 
 
-def test_one_structured_access_line_per_request(client: TestClient,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_one_structured_access_line_per_request(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="serve.access"):
-        client.post("/api/playbook/search", json={"query": "stop rds"},
-                    headers={**auth("beta"), "X-Request-ID": "req-log-1"})
+        client.post(
+            "/api/playbook/search",
+            json={"query": "stop rds"},
+            headers={**auth("beta"), "X-Request-ID": "req-log-1"},
+        )
         client.get("/nope", headers={"X-Request-ID": "req-log-2"})
     lines = [r for r in caplog.records if r.name == "serve.access"]
     assert [getattr(r, "request_id", None) for r in lines] == ["req-log-1", "req-log-2"]
@@ -123,6 +132,8 @@ def test_one_structured_access_line_per_request(client: TestClient,
 
 def test_search_accepts_json_with_a_charset(client: TestClient) -> None:
     response = client.post(
-        "/api/playbook/search", content=json.dumps({"query": "stop rds"}).encode(),
-        headers={**auth("alpha"), "Content-Type": "application/json; charset=utf-8"})
+        "/api/playbook/search",
+        content=json.dumps({"query": "stop rds"}).encode(),
+        headers={**auth("alpha"), "Content-Type": "application/json; charset=utf-8"},
+    )
     assert response.status_code == 200

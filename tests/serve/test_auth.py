@@ -24,8 +24,9 @@ def test_key_maps_to_its_tenant() -> None:
     assert len(KEYS_MAP) == 2
 
 
-@pytest.mark.parametrize("value", [None, "", "Bearer", "Bearer ", "Basic abc", "Token x",
-                                   "Bearer a b", "k" * 20])
+@pytest.mark.parametrize(
+    "value", [None, "", "Bearer", "Bearer ", "Basic abc", "Token x", "Bearer a b", "k" * 20]
+)
 def test_missing_or_malformed_header_is_401_with_challenge(value: str | None) -> None:
     with pytest.raises(Unauthorized) as info:
         bearer_token(headers(value))
@@ -56,16 +57,20 @@ def test_tenant_claim_must_match_the_key() -> None:
 
 
 def test_matching_tenant_id_in_body_is_accepted(client: TestClient) -> None:
-    response = client.post("/api/playbook/search", headers=auth("alpha"),
-                           json={"query": "stop rds", "tenant_id": "alpha"})
+    response = client.post(
+        "/api/playbook/search",
+        headers=auth("alpha"),
+        json={"query": "stop rds", "tenant_id": "alpha"},
+    )
     assert response.status_code == 200
     assert response.json()["tenant"] == "alpha"
 
 
 def test_the_key_alone_decides_the_tenant(client: TestClient) -> None:
     for tenant in KEYS:
-        response = client.post("/api/playbook/search", headers=auth(tenant),
-                               json={"query": "stop rds"})
+        response = client.post(
+            "/api/playbook/search", headers=auth(tenant), json={"query": "stop rds"}
+        )
         assert response.json()["tenant"] == tenant
 
 
@@ -73,8 +78,11 @@ def test_401_over_http_carries_the_challenge(client: TestClient) -> None:
     response = client.post("/api/playbook/search", json={"query": "x"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
-    wrong = client.post("/api/playbook/search", json={"query": "x"},
-                        headers={"Authorization": "Bearer not-a-key-000000000"})
+    wrong = client.post(
+        "/api/playbook/search",
+        json={"query": "x"},
+        headers={"Authorization": "Bearer not-a-key-000000000"},
+    )
     assert wrong.status_code == 401
     assert 'error="invalid_token"' in wrong.headers["www-authenticate"]
 

@@ -24,8 +24,13 @@ def test_no_filters_and_canonical_form() -> None:
 
 def test_tag_values_match_the_indexed_strings() -> None:
     f = parse_filters({"tags": {"flag": True, "off": False, "n": 120, "x": 1.5, "y": 2.0}}, 10)
-    assert dict(f.tags) == {"flag": ("true",), "off": ("false",), "n": ("120",),
-                            "x": ("1.5",), "y": ("2", "2.0")}
+    assert dict(f.tags) == {
+        "flag": ("true",),
+        "off": ("false",),
+        "n": ("120",),
+        "x": ("1.5",),
+        "y": ("2", "2.0"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -65,8 +70,9 @@ def test_hidden_status_error_lists_the_searchable_ones() -> None:
 
 def test_where_clause_binds_values_and_always_limits_status() -> None:
     hostile = "x') OR 1=1 --"
-    f = parse_filters({"resource_types": [hostile], "tags": {hostile: hostile},
-                       "author": ["user_custom"]}, 10)
+    f = parse_filters(
+        {"resource_types": [hostile], "tags": {hostile: hostile}, "author": ["user_custom"]}, 10
+    )
     where, params = f.where()
     assert hostile not in where
     assert where.startswith("status IN (?, ?, ?, ?, ?)")
@@ -77,13 +83,23 @@ def test_where_clause_binds_values_and_always_limits_status() -> None:
 
 
 def test_hostile_values_match_nothing_rather_than_everything(client: TestClient) -> None:
-    body = search(client, "alpha", {"query": "stop rds", "filters": {
-        "resource_types": ["x') OR 1=1 --"], "tags": {"a' OR '1'='1": "b"}}})
+    body = search(
+        client,
+        "alpha",
+        {
+            "query": "stop rds",
+            "filters": {"resource_types": ["x') OR 1=1 --"], "tags": {"a' OR '1'='1": "b"}},
+        },
+    )
     assert body["results"] == [] and body["total_candidates"] == 0
 
 
-def results(client: TestClient, filters: dict[str, Any], query: str = "cloud cost savings",
-            tenant: str = "alpha") -> list[dict[str, Any]]:
+def results(
+    client: TestClient,
+    filters: dict[str, Any],
+    query: str = "cloud cost savings",
+    tenant: str = "alpha",
+) -> list[dict[str, Any]]:
     body = search(client, tenant, {"query": query, "filters": filters, "limit": 50})
     return list(body["results"])
 
@@ -92,21 +108,28 @@ def test_cloud_provider_narrows(client: TestClient) -> None:
     got = results(client, {"cloud_provider": "azure"})
     assert [r["playbook_id"] for r in got] == ["escher-azure-vm-deallocate"]
     both = results(client, {"cloud_provider": ["azure", "gcp"]})
-    assert {r["playbook_id"] for r in both} == {"escher-azure-vm-deallocate",
-                                                "escher-gcp-bucket-lifecycle"}
+    assert {r["playbook_id"] for r in both} == {
+        "escher-azure-vm-deallocate",
+        "escher-gcp-bucket-lifecycle",
+    }
 
 
 def test_resource_types_narrow(client: TestClient) -> None:
     got = results(client, {"resource_types": ["rds::instance"]})
     assert {(r["playbook_id"], r["version"]) for r in got} == {
-        ("escher-aws-rds-stop", "1.2.0"), ("escher-aws-rds-stop", "1.0.0")}
+        ("escher-aws-rds-stop", "1.2.0"),
+        ("escher-aws-rds-stop", "1.0.0"),
+    }
     assert all("rds::instance" in r["metadata"]["resource_types"] for r in got)
 
 
 def test_tags_narrow_all_pairs_must_match(client: TestClient) -> None:
     cost = results(client, {"tags": {"category": "cost-optimization"}})
     assert {r["playbook_id"] for r in cost} == {
-        "escher-aws-rds-stop", "escher-aws-ec2-rightsize", "escher-azure-vm-deallocate"}
+        "escher-aws-rds-stop",
+        "escher-aws-ec2-rightsize",
+        "escher-azure-vm-deallocate",
+    }
     both = results(client, {"tags": {"category": "cost-optimization", "requires_approval": True}})
     assert [r["playbook_id"] for r in both] == ["escher-aws-ec2-rightsize"]
     mine = results(client, {"tags": {"team": "alpha"}})
@@ -116,7 +139,9 @@ def test_tags_narrow_all_pairs_must_match(client: TestClient) -> None:
 def test_status_narrows(client: TestClient) -> None:
     got = results(client, {"status": ["deprecated", "needs_update"]})
     assert {(r["playbook_id"], r["status"]) for r in got} == {
-        ("escher-aws-rds-stop", "deprecated"), ("escher-gcp-bucket-lifecycle", "needs_update")}
+        ("escher-aws-rds-stop", "deprecated"),
+        ("escher-gcp-bucket-lifecycle", "needs_update"),
+    }
 
 
 def test_author_narrows(client: TestClient) -> None:
@@ -127,22 +152,29 @@ def test_author_narrows(client: TestClient) -> None:
 
 
 def test_filters_across_keys_are_and(client: TestClient) -> None:
-    got = results(client, {"cloud_provider": "aws", "resource_types": ["rds::instance"],
-                           "status": ["active"]})
+    got = results(
+        client, {"cloud_provider": "aws", "resource_types": ["rds::instance"], "status": ["active"]}
+    )
     assert [(r["playbook_id"], r["version"]) for r in got] == [("escher-aws-rds-stop", "1.2.0")]
 
 
 def test_a_filter_matching_nothing_is_an_empty_200(client: TestClient) -> None:
-    response = client.post("/api/playbook/search", headers=auth("alpha"), json={
-        "query": "anything", "filters": {"cloud_provider": "gcp", "status": ["active"]}})
+    response = client.post(
+        "/api/playbook/search",
+        headers=auth("alpha"),
+        json={"query": "anything", "filters": {"cloud_provider": "gcp", "status": ["active"]}},
+    )
     assert response.status_code == 200
     assert response.json()["results"] == []
     assert response.json()["total_candidates"] == 0
 
 
 def test_hidden_status_filter_is_refused(client: TestClient) -> None:
-    response = client.post("/api/playbook/search", headers=auth("alpha"), json={
-        "query": "stop rds", "filters": {"status": ["broken"]}})
+    response = client.post(
+        "/api/playbook/search",
+        headers=auth("alpha"),
+        json={"query": "stop rds", "filters": {"status": ["broken"]}},
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["details"]["field"] == "filters.status[0]"
@@ -155,8 +187,11 @@ def test_repeated_filters_are_served_from_the_selection_cache(client: TestClient
     f = parse_filters({"author": ["escher_library"], "tags": {"risk_level": "medium"}}, 10)
     first = select_rows(generation, coll, f)
     hits = generation.selections.hits
-    again = select_rows(generation, coll, parse_filters(
-        {"tags": {"risk_level": "medium"}, "author": "escher_library"}, 10))
+    again = select_rows(
+        generation,
+        coll,
+        parse_filters({"tags": {"risk_level": "medium"}, "author": "escher_library"}, 10),
+    )
     assert again is first
     assert generation.selections.hits == hits + 1
     assert [coll.playbook_ids[i] for i in first.ids] == ["escher-aws-rds-stop"]

@@ -25,15 +25,16 @@ def copy_store(tiny_store: TinyStore, tmp_path: Path) -> Path:
     return target
 
 
-def test_loads_every_collection_of_the_manifest(tiny_store: TinyStore,
-                                                embedder: Embedder) -> None:
+def test_loads_every_collection_of_the_manifest(tiny_store: TinyStore, embedder: Embedder) -> None:
     store = open_store(tiny_store.root)
     generation = load_generation(store, tiny_store.manifest_id, embedder.identity)
     try:
         assert generation.manifest_id == tiny_store.manifest_id
-        assert generation.row_counts() == {"escher_library": len(LIBRARY),
-                                           "tenant_alpha_playbooks": 2,
-                                           "tenant_beta_playbooks": 2}
+        assert generation.row_counts() == {
+            "escher_library": len(LIBRARY),
+            "tenant_alpha_playbooks": 2,
+            "tenant_beta_playbooks": 2,
+        }
         library = generation.collection(LIBRARY_COLLECTION)
         assert library is not None and library.index.ntotal == library.rows
         columns = {c[0] for c in library.con.execute(f"DESCRIBE {FILTER_TABLE}").fetchall()}
@@ -46,8 +47,9 @@ def test_loads_every_collection_of_the_manifest(tiny_store: TinyStore,
         generation.close()
 
 
-def test_a_manifest_built_with_another_model_is_refused(tiny_store: TinyStore,
-                                                        embedder: Embedder) -> None:
+def test_a_manifest_built_with_another_model_is_refused(
+    tiny_store: TinyStore, embedder: Embedder
+) -> None:
     other = dataclasses.replace(embedder.identity, weights_sha256="0" * 64)
     with pytest.raises(StoreError) as info:
         load_generation(open_store(tiny_store.root), tiny_store.manifest_id, other)
@@ -57,8 +59,9 @@ def test_a_manifest_built_with_another_model_is_refused(tiny_store: TinyStore,
     assert info.value.details["server_model"] == other.to_dict()
 
 
-def test_a_corrupt_snapshot_file_is_refused(tiny_store: TinyStore, embedder: Embedder,
-                                            tmp_path: Path) -> None:
+def test_a_corrupt_snapshot_file_is_refused(
+    tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
+) -> None:
     root = copy_store(tiny_store, tmp_path)
     store = open_store(root)
     ref = store.read_manifest(tiny_store.manifest_id).collections["tenant_beta_playbooks"]
@@ -71,16 +74,22 @@ def test_a_corrupt_snapshot_file_is_refused(tiny_store: TinyStore, embedder: Emb
     assert "index.faiss" in info.value.message
 
 
-def test_an_index_with_the_wrong_row_count_is_refused(tiny_store: TinyStore,
-                                                      embedder: Embedder,
-                                                      tmp_path: Path) -> None:
+def test_an_index_with_the_wrong_row_count_is_refused(
+    tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
+) -> None:
     store = open_store(copy_store(tiny_store, tmp_path))
     rows = [row(p, LIBRARY_COLLECTION, "/src") for p in LIBRARY[:2]]
     vectors = embedder.embed([p.text for p in LIBRARY[:2]])
-    ref = store.write_snapshot(LIBRARY_COLLECTION, snapshot_table(rows, vectors),
-                               index_bytes(vectors[:1]), {}, source_fingerprint="short")
-    manifest = Manifest.create(parent=None, created_by={}, model=embedder.identity,
-                               collections={LIBRARY_COLLECTION: ref})
+    ref = store.write_snapshot(
+        LIBRARY_COLLECTION,
+        snapshot_table(rows, vectors),
+        index_bytes(vectors[:1]),
+        {},
+        source_fingerprint="short",
+    )
+    manifest = Manifest.create(
+        parent=None, created_by={}, model=embedder.identity, collections={LIBRARY_COLLECTION: ref}
+    )
     store.write_manifest(manifest)
     with pytest.raises(StoreError) as info:
         load_generation(store, manifest.manifest_id, embedder.identity)
@@ -96,8 +105,7 @@ def test_a_server_over_a_corrupt_store_starts_but_is_not_ready(
     tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
 ) -> None:
     root = copy_store(tiny_store, tmp_path)
-    ref = open_store(root).read_manifest(tiny_store.manifest_id).collections[
-        LIBRARY_COLLECTION]
+    ref = open_store(root).read_manifest(tiny_store.manifest_id).collections[LIBRARY_COLLECTION]
     (root / ref.path / "metadata.parquet").write_bytes(b"not parquet")
     with TestClient(create_app(make_settings(root), embedder=embedder)) as c:
         assert c.get("/healthz").status_code == 200
@@ -107,8 +115,9 @@ def test_a_server_over_a_corrupt_store_starts_but_is_not_ready(
         assert c.app.state.generation is None  # type: ignore[attr-defined]
 
 
-def test_a_pinned_manifest_is_served_instead_of_current(tiny_store: TinyStore,
-                                                        embedder: Embedder) -> None:
+def test_a_pinned_manifest_is_served_instead_of_current(
+    tiny_store: TinyStore, embedder: Embedder
+) -> None:
     settings = make_settings(tiny_store.root, manifest=tiny_store.first_manifest)
     with TestClient(create_app(settings, embedder=embedder)) as c:
         ready = c.get("/readyz").json()
@@ -116,18 +125,23 @@ def test_a_pinned_manifest_is_served_instead_of_current(tiny_store: TinyStore,
         assert ready["collections"] == {"escher_library": 3}
 
 
-def test_swapping_the_generation_is_one_reference(tiny_store: TinyStore,
-                                                  embedder: Embedder) -> None:
+def test_swapping_the_generation_is_one_reference(
+    tiny_store: TinyStore, embedder: Embedder
+) -> None:
     settings = make_settings(tiny_store.root)
     with TestClient(create_app(settings, embedder=embedder)) as c:
         app = c.app
         assert c.get("/readyz").json()["manifest_id"] == tiny_store.manifest_id
-        older = load_generation(open_store(tiny_store.root), tiny_store.first_manifest,
-                                embedder.identity)
+        older = load_generation(
+            open_store(tiny_store.root), tiny_store.first_manifest, embedder.identity
+        )
         previous = swap_generation(app, older)  # type: ignore[arg-type]
         assert previous is not None and previous.manifest_id == tiny_store.manifest_id
         assert c.get("/readyz").json()["manifest_id"] == tiny_store.first_manifest
-        body = c.post("/api/playbook/search", json={"query": "stop rds"},
-                      headers={"Authorization": "Bearer alpha-key-0123456789abcdef"}).json()
+        body = c.post(
+            "/api/playbook/search",
+            json={"query": "stop rds"},
+            headers={"Authorization": "Bearer alpha-key-0123456789abcdef"},
+        ).json()
         assert body["manifest_id"] == tiny_store.first_manifest
         previous.close()

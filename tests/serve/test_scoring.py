@@ -21,12 +21,21 @@ NOW = 1_800_000_000.0
 DAY = 86400.0
 
 
-def cand(pid: str = "p", version: str = "1.0.0", similarity: float = 0.5, *,
-         collection: str = "escher_library", status: str = "active",
-         author: str = "escher_library", runs: int = 0, success: int = 0,
-         updated_at: float = NOW) -> Candidate:
-    return Candidate(collection, 0, similarity, pid, version, status, author, runs, success,
-                     updated_at)
+def cand(
+    pid: str = "p",
+    version: str = "1.0.0",
+    similarity: float = 0.5,
+    *,
+    collection: str = "escher_library",
+    status: str = "active",
+    author: str = "escher_library",
+    runs: int = 0,
+    success: int = 0,
+    updated_at: float = NOW,
+) -> Candidate:
+    return Candidate(
+        collection, 0, similarity, pid, version, status, author, runs, success, updated_at
+    )
 
 
 def order(candidates: list[Candidate]) -> list[tuple[str, str]]:
@@ -34,10 +43,20 @@ def order(candidates: list[Candidate]) -> list[tuple[str, str]]:
 
 
 def test_the_best_possible_prior_cannot_beat_a_clearly_more_relevant_playbook() -> None:
-    relevant = cand("relevant", similarity=0.60, status="pending_review",
-                    author="ai_generated", updated_at=math.nan)
-    trusted = cand("trusted", similarity=0.60 - PRIOR_WEIGHT - 0.001, author="user_custom",
-                   runs=10_000, success=10_000)
+    relevant = cand(
+        "relevant",
+        similarity=0.60,
+        status="pending_review",
+        author="ai_generated",
+        updated_at=math.nan,
+    )
+    trusted = cand(
+        "trusted",
+        similarity=0.60 - PRIOR_WEIGHT - 0.001,
+        author="user_custom",
+        runs=10_000,
+        success=10_000,
+    )
     assert order([trusted, relevant])[0] == ("relevant", "1.0.0")
 
 
@@ -58,15 +77,22 @@ def test_status_bonus_follows_the_spec_order() -> None:
 
 @pytest.mark.parametrize("similarity", [-1.0, 0.0, 0.42, 1.0])
 def test_prior_is_bounded_and_factors_add_up(similarity: float) -> None:
-    for c in (cand(similarity=similarity),
-              cand(similarity=similarity, author="user_custom", runs=500, success=500),
-              cand(similarity=similarity, status="pending_review", author="ai_generated",
-                   updated_at=math.nan)):
+    for c in (
+        cand(similarity=similarity),
+        cand(similarity=similarity, author="user_custom", runs=500, success=500),
+        cand(
+            similarity=similarity,
+            status="pending_review",
+            author="ai_generated",
+            updated_at=math.nan,
+        ),
+    ):
         s = score(c, NOW)
         assert 0.0 <= s.prior <= 1.0
         assert s.score - similarity == pytest.approx(PRIOR_WEIGHT * s.prior)
         assert sum(f.contribution for f in s.factors.values()) == pytest.approx(
-            PRIOR_WEIGHT * s.prior)
+            PRIOR_WEIGHT * s.prior
+        )
         assert sum(f.weight for f in s.factors.values()) == pytest.approx(1.0)
 
 
@@ -94,7 +120,10 @@ def test_newer_version_takes_the_better_position_of_its_group() -> None:
     other = cand("other", "3.0.0", similarity=0.80)
     ranked = rank([old, new, other], NOW)
     assert [(s.candidate.playbook_id, s.candidate.version) for s in ranked] == [
-        ("rds-stop", "1.2.0"), ("other", "3.0.0"), ("rds-stop", "1.0.0")]
+        ("rds-stop", "1.2.0"),
+        ("other", "3.0.0"),
+        ("rds-stop", "1.0.0"),
+    ]
     assert [s.version_reordered for s in ranked] == [True, False, True]
 
 
@@ -114,7 +143,9 @@ def test_groups_are_per_collection() -> None:
     mine = cand("shared", "1.0.0", similarity=0.9, collection="tenant_a_playbooks")
     library = cand("shared", "2.0.0", similarity=0.5)
     assert [s.candidate.collection for s in rank([mine, library], NOW)] == [
-        "tenant_a_playbooks", "escher_library"]
+        "tenant_a_playbooks",
+        "escher_library",
+    ]
 
 
 def test_ties_are_broken_deterministically() -> None:

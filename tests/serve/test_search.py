@@ -16,8 +16,11 @@ from serve.search import run_search, searched_collections
 from tests.serve._helpers import auth, search
 from tests.serve._tiny_store import ALPHA_TEXT, BETA_TEXT, HIDDEN_TEXTS, RDS_STOP_OLD_TEXT
 
-OWN = {"alpha": "tenant_alpha_playbooks", "beta": "tenant_beta_playbooks",
-       "gamma": "tenant_gamma_playbooks"}
+OWN = {
+    "alpha": "tenant_alpha_playbooks",
+    "beta": "tenant_beta_playbooks",
+    "gamma": "tenant_gamma_playbooks",
+}
 OTHER = {"alpha": "beta", "beta": "alpha", "gamma": "alpha"}
 TEXT = {"alpha": ALPHA_TEXT, "beta": BETA_TEXT}
 
@@ -28,9 +31,7 @@ def all_results(client: TestClient, tenant: str, query: str, **extra: Any) -> li
 
 
 @pytest.mark.parametrize("tenant", ["alpha", "beta", "gamma"])
-def test_a_tenant_never_receives_another_tenants_playbooks(
-    client: TestClient, tenant: str
-) -> None:
+def test_a_tenant_never_receives_another_tenants_playbooks(client: TestClient, tenant: str) -> None:
     other = OTHER[tenant]
     allowed = {"escher_library", OWN[tenant]}
     probes: list[dict[str, Any]] = [
@@ -38,8 +39,10 @@ def test_a_tenant_never_receives_another_tenants_playbooks(
         {"query": TEXT[other], "filters": {"tags": {"team": other}}},
         {"query": TEXT[other], "filters": {"author": "user_custom"}},
         {"query": "team weekend shutdown", "explain": True},
-        {"query": "rotate penguin secrets", "filters": {"resource_types":
-                                                        ["secretsmanager::secret"]}},
+        {
+            "query": "rotate penguin secrets",
+            "filters": {"resource_types": ["secretsmanager::secret"]},
+        },
         {"query": TEXT[other], "tenant_id": tenant},
     ]
     for probe in probes:
@@ -52,10 +55,12 @@ def test_a_tenant_never_receives_another_tenants_playbooks(
 
 
 @pytest.mark.parametrize("tenant", ["alpha", "beta"])
-def test_same_playbook_id_resolves_to_the_callers_own_copy(client: TestClient,
-                                                           tenant: str) -> None:
-    got = [r for r in all_results(client, tenant, TEXT[OTHER[tenant]])
-           if r["playbook_id"] == "team-weekend-shutdown"]
+def test_same_playbook_id_resolves_to_the_callers_own_copy(client: TestClient, tenant: str) -> None:
+    got = [
+        r
+        for r in all_results(client, tenant, TEXT[OTHER[tenant]])
+        if r["playbook_id"] == "team-weekend-shutdown"
+    ]
     assert len(got) == 1
     assert got[0]["collection"] == OWN[tenant]
     assert got[0]["source"] == "tenant"
@@ -63,10 +68,12 @@ def test_same_playbook_id_resolves_to_the_callers_own_copy(client: TestClient,
 
 
 @pytest.mark.parametrize("tenant", ["alpha", "beta"])
-def test_claiming_another_tenant_in_the_body_is_forbidden(client: TestClient,
-                                                          tenant: str) -> None:
-    response = client.post("/api/playbook/search", headers=auth(tenant), json={
-        "query": TEXT[OTHER[tenant]], "tenant_id": OTHER[tenant]})
+def test_claiming_another_tenant_in_the_body_is_forbidden(client: TestClient, tenant: str) -> None:
+    response = client.post(
+        "/api/playbook/search",
+        headers=auth(tenant),
+        json={"query": TEXT[OTHER[tenant]], "tenant_id": OTHER[tenant]},
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
     assert "results" not in response.json()
@@ -83,13 +90,11 @@ def test_a_tenant_without_a_collection_gets_library_results(client: TestClient) 
 
 @pytest.mark.parametrize("status", sorted(HIDDEN_TEXTS))
 @pytest.mark.parametrize("tenant", ["alpha", "beta"])
-def test_hidden_statuses_are_never_returned(client: TestClient, status: str,
-                                            tenant: str) -> None:
+def test_hidden_statuses_are_never_returned(client: TestClient, status: str, tenant: str) -> None:
     got = all_results(client, tenant, HIDDEN_TEXTS[status])
     assert all(r["status"] not in HIDDEN_TEXTS for r in got)
     assert not any(r["playbook_id"].startswith("hidden-") for r in got)
-    assert ("escher-aws-rds-stop", "2.0.0") not in {(r["playbook_id"], r["version"])
-                                                   for r in got}
+    assert ("escher-aws-rds-stop", "2.0.0") not in {(r["playbook_id"], r["version"]) for r in got}
 
 
 def test_a_tenants_broken_playbook_is_hidden_from_its_own_tenant(client: TestClient) -> None:
@@ -100,18 +105,27 @@ def test_a_tenants_broken_playbook_is_hidden_from_its_own_tenant(client: TestCli
 @pytest.mark.parametrize(
     ("query", "playbook_id", "status"),
     [
-        ("Apply lifecycle rules to Google Cloud Storage buckets", "escher-gcp-bucket-lifecycle",
-         "needs_update"),
-        ("Enable default server-side encryption on S3 buckets", "escher-aws-s3-encrypt",
-         "pending_review"),
+        (
+            "Apply lifecycle rules to Google Cloud Storage buckets",
+            "escher-gcp-bucket-lifecycle",
+            "needs_update",
+        ),
+        (
+            "Enable default server-side encryption on S3 buckets",
+            "escher-aws-s3-encrypt",
+            "pending_review",
+        ),
         (RDS_STOP_OLD_TEXT, "escher-aws-rds-stop", "deprecated"),
     ],
 )
 def test_warned_statuses_are_returned_with_their_warning(
     client: TestClient, query: str, playbook_id: str, status: str
 ) -> None:
-    got = [r for r in all_results(client, "alpha", query)
-           if r["playbook_id"] == playbook_id and r["status"] == status]
+    got = [
+        r
+        for r in all_results(client, "alpha", query)
+        if r["playbook_id"] == playbook_id and r["status"] == status
+    ]
     assert len(got) == 1
     assert STATUS_WARNINGS[status] in got[0]["warnings"]
 
@@ -131,35 +145,51 @@ def test_newest_version_ranks_above_an_older_more_similar_one(client: TestClient
 
 def test_active_results_carry_no_warnings_and_the_step4_shape(client: TestClient) -> None:
     body = search(client, "alpha", {"query": "rightsize oversized EC2 instances", "limit": 3})
-    assert set(body) == {"query", "tenant", "manifest_id", "results", "total_candidates",
-                         "took_ms"}
+    assert set(body) == {"query", "tenant", "manifest_id", "results", "total_candidates", "took_ms"}
     assert body["query"] == "rightsize oversized EC2 instances"
     top = body["results"][0]
     assert top["playbook_id"] == "escher-aws-ec2-rightsize"
     assert top["warnings"] == []
-    assert set(top) == {"rank", "playbook_id", "version", "source", "collection", "status",
-                        "confidence", "score", "reason", "warnings", "metadata", "parameters",
-                        "explain_plan", "scripts"}
+    assert set(top) == {
+        "rank",
+        "playbook_id",
+        "version",
+        "source",
+        "collection",
+        "status",
+        "confidence",
+        "score",
+        "reason",
+        "warnings",
+        "metadata",
+        "parameters",
+        "explain_plan",
+        "scripts",
+    }
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     assert 0 <= top["confidence"] <= 1
-    assert top["reason"] == "Escher library playbook, 95% success over 80 runs; matches " \
-                            "ec2::instance"
-    assert top["metadata"]["tags"] == {"category": "cost-optimization",
-                                       "requires_approval": "true"}
+    assert (
+        top["reason"] == "Escher library playbook, 95% success over 80 runs; matches ec2::instance"
+    )
+    assert top["metadata"]["tags"] == {"category": "cost-optimization", "requires_approval": "true"}
     assert top["parameters"]["parameters"][0]["name"] == "instance_id"
     assert top["scripts"]["shell"]["entry_point"] == "main.sh"
     assert top["scripts"]["shell"]["files"][0]["uri"].endswith(
-        "escher-aws-ec2-rightsize/v1.0.0/shell/main.sh")
+        "escher-aws-ec2-rightsize/v1.0.0/shell/main.sh"
+    )
 
 
 def test_tenant_reason_and_script_entry_points(client: TestClient) -> None:
     body = search(client, "alpha", {"query": ALPHA_TEXT, "limit": 1})
     assert body["results"][0]["reason"] == "Your team's playbook, 12/12 successful runs"
-    rds = search(client, "alpha", {"query": "Safely stop an Amazon RDS database instance",
-                                   "limit": 1})["results"][0]
+    rds = search(
+        client, "alpha", {"query": "Safely stop an Amazon RDS database instance", "limit": 1}
+    )["results"][0]
     assert rds["scripts"]["python"]["entry_point"] == "stop_rds.py"
     assert [f["path"] for f in rds["scripts"]["python"]["files"]] == [
-        "python/requirements.txt", "python/stop_rds.py"]
+        "python/requirements.txt",
+        "python/stop_rds.py",
+    ]
 
 
 def test_explain_adds_the_score_breakdown(client: TestClient) -> None:
@@ -202,6 +232,5 @@ class CountingEmbedder:
 def test_the_query_is_embedded_once(client: TestClient, embedder: Embedder) -> None:
     counting = CountingEmbedder(embedder)
     generation = client.app.state.generation  # type: ignore[attr-defined]
-    run_search(generation, counting, SearchRequest("stop rds", 5, Filters(), False, None),
-               "alpha")
+    run_search(generation, counting, SearchRequest("stop rds", 5, Filters(), False, None), "alpha")
     assert counting.calls == 1
