@@ -5,18 +5,29 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from indexer.blobs import open_blobs
 from indexer.embed import Embedder
 from indexer.errors import ChecksumMismatch, NotFound, StoreError
 from indexer.model import LIBRARY_COLLECTION
-from indexer.store import Manifest
+from indexer.store import Manifest, Store
 from serve.app import create_app, swap_generation
 from serve.generation import FILTER_TABLE, load_generation
-from tests.serve._helpers import make_settings
-from tests.serve._tiny_store import LIBRARY, TinyStore, index_bytes, open_store, row, snapshot_table
+from tests.serve._helpers import make_settings, search
+from tests.serve._tiny_store import (
+    LIBRARY,
+    TENANTS,
+    TinyStore,
+    commit,
+    index_bytes,
+    open_store,
+    row,
+    snapshot_table,
+)
 
 
 def copy_store(tiny_store: TinyStore, tmp_path: Path) -> Path:
@@ -145,3 +156,17 @@ def test_swapping_the_generation_is_one_reference(
         ).json()
         assert body["manifest_id"] == tiny_store.first_manifest
         previous.close()
+
+
+def test_serves_a_store_on_s3(moto_server: str, make_bucket: Any, embedder: Embedder) -> None:
+    """The store root may be an S3 prefix (moto's S3 server over HTTP here)."""
+    bucket = make_bucket("playbook-store")
+    store = Store(open_blobs(f"s3://{bucket}/prod", moto_server))
+    manifest_id = commit(store, embedder, LIBRARY[:3], {"alpha": TENANTS["alpha"]})
+    settings = make_settings(f"s3://{bucket}/prod", endpoint_url=moto_server)
+    with TestClient(create_app(settings, embedder=embedder)) as c:
+        ready = c.get("/readyz").json()
+        assert ready["manifest_id"] == manifest_id
+        assert ready["collections"] == {"escher_library": 3, "tenant_alpha_playbooks": 2}
+        body = search(c, "alpha", {"query": "stop an RDS database instance", "limit": 2})
+        assert body["results"][0]["playbook_id"] == "escher-aws-rds-stop"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from serve.llm import Candidate, LLMConfig, LLMPass
+from serve.llm import PROMPT_VERSION, Candidate, LLMConfig, LLMPass, PassOutcome
 from tests.serve.llm._fake_provider import ANTHROPIC_PATH, OPENAI_PATH, FakeProvider
 
 T = TypeVar("T")
@@ -158,3 +158,29 @@ def with_pass(
 
 def configured(config: LLMConfig, **changes: Any) -> LLMConfig:
     return replace(config, **changes)
+
+
+INTENT = {"action": "stop", "cloud_provider": "aws", "resource_types": ["rds::instance"]}
+EXTRA = ({"cloud_provider": "aws"}, "manifest-0001")
+
+
+def rerank_once(
+    config: LLMConfig, candidates: list[Candidate], *, query: str = "stop rds for the weekend"
+) -> tuple[PassOutcome, float]:
+    async def body(llm: LLMPass) -> PassOutcome:
+        return await llm.rerank(query, INTENT, candidates, cache_key_extra=EXTRA)
+
+    outcome, seconds = timed(with_pass(config, body))
+    assert seconds < config.budget_s + LATENCY_MARGIN_S
+    assert outcome.elapsed_ms / 1000 < config.budget_s + LATENCY_MARGIN_S
+    assert outcome.model == MODEL
+    assert outcome.prompt_version == PROMPT_VERSION
+    return outcome, seconds
+
+
+def ids(final: list[tuple[Candidate, float, str]]) -> list[str]:
+    return [c.id for c, _, _ in final]
+
+
+def cheap(candidates: list[Candidate]) -> list[tuple[Candidate, float, str]]:
+    return [(c, c.cheap_score, c.cheap_reason) for c in candidates]
