@@ -115,6 +115,13 @@ class RunReport:
         }
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        return "unknown"
+
+
 def _created_by(command: str) -> dict[str, Any]:
     import duckdb
     import faiss
@@ -124,7 +131,7 @@ def _created_by(command: str) -> dict[str, Any]:
         "tool": command,
         "version": __version__,
         "host": socket.gethostname(),
-        "user": getpass.getuser(),
+        "user": _user(),
         "argv": sys.argv[1:],
         "python": platform.python_version(),
         "libraries": {
@@ -285,6 +292,11 @@ def run_index(
     pointer = store.current()
     parent = store.read_manifest(pointer.manifest_id) if pointer.manifest_id else None
     if parent is not None and parent.model != model:
+        if not include_library or only_tenants is not None:
+            raise StoreError(
+                f"{parent.manifest_id} was built with another embedding model "
+                f"({parent.model.weights_sha256[:12]}…); a partial run cannot mix models: "
+                "run a full index first", manifest=parent.manifest_id)
         say(f"model changed since {parent.manifest_id}: every collection is rebuilt")
     same_model = parent is not None and parent.model == model
     base = dict(parent.collections) if parent and same_model else {}

@@ -15,7 +15,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from indexer import cli_analytics, cli_snapshots
 from indexer.errors import PlaybookError
+from indexer.gates import PromotionRefused
 from indexer.settings import SETTINGS_BY_NAME, Settings, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not look at the library sources (keep its snapshot as is)")
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    cli_snapshots.add_gate_flags(p)
 
     p = sub.add_parser(
         "serve", help="run the search server (Starlette on uvicorn)", formatter_class=fmt,
@@ -99,8 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="include the score breakdown")
     p.add_argument("--json", action="store_true", help="print the full JSON response")
 
-    from indexer import cli_analytics
-
+    cli_snapshots.register(sub)
     cli_analytics.register(sub)
     return parser
 
@@ -137,6 +139,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = run_index(
         store=store, library=library, tenants=tenants, embedder=embedder,
         include_library=not args.no_library, only_tenants=args.only_tenants, progress=progress,
+        gates=cli_snapshots.gate_policy(args),
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -208,12 +211,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    from indexer import cli_analytics
-
     handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search,
-                "sql": cli_analytics.cmd_sql, "stats": cli_analytics.cmd_stats}
+                "snapshots": cli_snapshots.run, "sql": cli_analytics.cmd_sql,
+                "stats": cli_analytics.cmd_stats}
     try:
         return handlers[args.command](args)
+    except PromotionRefused as exc:
+        print(cli_snapshots.render_refusal(exc), file=sys.stderr)
+        return EXIT_FAILED
     except PlaybookError as exc:
         print(f"playbooks {args.command}: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE if exc.code == "config_error" else EXIT_FAILED

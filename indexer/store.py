@@ -405,6 +405,8 @@ class Store:
         """Every manifest in the store, oldest first (ids sort by creation time)."""
         out = []
         for info in self.blobs.list(MANIFESTS):
+            if info.key.count("/") != 1:  # direct children only (not pins/ etc.)
+                continue
             name = info.key.rsplit("/", 1)[-1]
             if name.endswith(".json") and name.startswith("m-"):
                 out.append(name[: -len(".json")])

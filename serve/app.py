@@ -18,7 +18,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from signal import SIGINT, SIGTERM
 from typing import Any
 
 from starlette.applications import Starlette
@@ -200,7 +199,7 @@ def run(settings: Settings) -> None:
     import uvicorn
 
     configure_logging(settings.log_level, settings.log_json)
-    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (SIGINT, SIGTERM)}
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         app = create_app(settings)
         log.info(

@@ -87,7 +87,9 @@ def _from_http_exception(request: Request, exc: HTTPException) -> PlaybookError:
     if exc.status_code == 404:
         return NotFound(f"no route {path}", path=path)
     if exc.status_code == 405:
-        allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
+        allowed = sorted(
+            m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()
+        )
         return MethodNotAllowed(
             f"{method} is not allowed on {path}", method=method, allowed=allowed
         )

@@ -8,7 +8,8 @@ it
 - keeps a small dict at ``scope["serve.context"]`` that the endpoints fill in (tenant,
   manifest id) so the access line can say who asked what of which generation;
 - turns any exception that escaped every handler into the one error shape (a 500), so
-  nothing reaches the client as plain text;
+  nothing reaches the client as plain text (a client that disconnected mid-body gets
+  nothing and is logged with status 499);
 - logs one ``serve.access`` record per request: method, path, status, duration, ids.
 """
 
@@ -21,13 +22,14 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve.errors import REQUEST_ID_HEADER, error_response
 
 access_log = logging.getLogger("serve.access")
 
+CLIENT_CLOSED_REQUEST = 499  # logged only (nginx's code): the client went away mid-request
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -67,6 +69,8 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = status or CLIENT_CLOSED_REQUEST  # nobody is left to answer
         except Exception as exc:
             if status is not None:  # too late for an error body: let the server close it
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -137,3 +138,36 @@ def test_search_accepts_json_with_a_charset(client: TestClient) -> None:
         headers={**auth("alpha"), "Content-Type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 200
+
+
+def test_a_client_that_disconnects_mid_body_gets_nothing_and_is_logged(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in auth("alpha").items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/playbook/search",
+        "raw_path": b"/api/playbook/search",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO, logger="serve.access"):
+        asyncio.run(client.app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []
+    assert [getattr(r, "status", None) for r in caplog.records if r.name == "serve.access"] == [499]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,395 +29,79 @@ SEARCH = "/api/playbook/search"
 JSON = {"Content-Type": "application/json"}
 
 
-def body(value: Any) -> bytes:
-    return json.dumps(value).encode()
-
-
 def chunks(total: int) -> Iterator[bytes]:
     """A body sent chunked, with no Content-Length: the server must count the bytes."""
     for _ in range(total // 8192 + 1):
         yield b" " * 8192
 
 
-# (id, client, method, path, tenant, headers, content, status, code, details field)
-CASES: list[tuple[Any, ...]] = [
-    ("bad-json", "ready", "POST", SEARCH, "alpha", JSON, b'{"query": ', 400, "bad_request", None),
-    (
-        "bad-json-nan",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        b'{"query": NaN}',
-        400,
-        "bad_request",
-        None,
-    ),
-    (
-        "not-utf8",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        b'{"query": "\xff"}',
-        400,
-        "bad_request",
-        None,
-    ),
-    (
-        "no-key",
-        "ready",
-        "POST",
-        SEARCH,
-        None,
-        JSON,
-        body({"query": "x"}),
-        401,
-        "unauthorized",
-        None,
-    ),
-    (
-        "bad-key",
-        "ready",
-        "POST",
-        SEARCH,
-        "nobody",
-        JSON,
-        body({"query": "x"}),
-        401,
-        "unauthorized",
-        None,
-    ),
-    (
-        "other-tenant",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "tenant_id": "beta"}),
-        403,
-        "forbidden",
-        "tenant_id",
-    ),
-    ("unknown-route", "ready", "GET", "/api/nope", None, {}, None, 404, "not_found", None),
-    ("wrong-method", "ready", "GET", SEARCH, "alpha", {}, None, 405, "method_not_allowed", None),
-    (
-        "too-large-declared",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x" * 70_000}),
-        413,
-        "payload_too_large",
-        None,
-    ),
-    (
-        "too-large-chunked",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        "chunks",
-        413,
-        "payload_too_large",
-        None,
-    ),
-    (
-        "wrong-content-type",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        {"Content-Type": "text/plain"},
-        body({"query": "x"}),
+@dataclass(frozen=True)
+class Case:
+    status: int
+    code: str
+    detail_field: str | None = None  # details.field the error must name
+    content: Any = None  # bytes, a JSON-able value, or CHUNKED
+    method: str = "POST"
+    path: str = SEARCH
+    tenant: str | None = "alpha"  # whose key to send; "nobody" = an unknown key
+    headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
+    ready: bool = True  # False: the app over an empty store
+
+
+CHUNKED = object()
+INVALID = "invalid_parameter"
+
+
+def bad(field_name: str, value: Any) -> Case:
+    """A 422 for one field of an otherwise valid body."""
+    payload = {"query": "x", **value} if isinstance(value, dict) else value
+    return Case(422, INVALID, field_name, payload)
+
+
+CASES: dict[str, Case] = {
+    "bad-json": Case(400, "bad_request", content=b'{"query": '),
+    "bad-json-nan": Case(400, "bad_request", content=b'{"query": NaN}'),
+    "not-utf8": Case(400, "bad_request", content=b'{"query": "\xff"}'),
+    "no-key": Case(401, "unauthorized", content={"query": "x"}, tenant=None),
+    "bad-key": Case(401, "unauthorized", content={"query": "x"}, tenant="nobody"),
+    "other-tenant": Case(403, "forbidden", "tenant_id", {"query": "x", "tenant_id": "beta"}),
+    "unknown-route": Case(404, "not_found", method="GET", path="/api/nope", tenant=None),
+    "wrong-method": Case(405, "method_not_allowed", method="GET"),
+    "too-large-declared": Case(413, "payload_too_large", content={"query": "x" * 70_000}),
+    "too-large-chunked": Case(413, "payload_too_large", content=CHUNKED),
+    "wrong-content-type": Case(
         415,
         "unsupported_media_type",
-        None,
+        content={"query": "x"},
+        headers={"Content-Type": "text/plain"},
     ),
-    (
-        "no-content-type",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        {},
-        body({"query": "x"}),
-        415,
-        "unsupported_media_type",
-        None,
+    "no-content-type": Case(415, "unsupported_media_type", content={"query": "x"}, headers={}),
+    "body-not-object": bad("body", ["x"]),
+    "query-missing": Case(422, INVALID, "query", {}),
+    "query-empty": Case(422, INVALID, "query", {"query": "  "}),
+    "query-not-string": Case(422, INVALID, "query", {"query": 5}),
+    "query-too-long": Case(422, INVALID, "query", {"query": "x" * 1001}),
+    "limit-zero": bad("limit", {"limit": 0}),
+    "limit-too-big": bad("limit", {"limit": 51}),
+    "limit-string": bad("limit", {"limit": "5"}),
+    "limit-bool": bad("limit", {"limit": True}),
+    "limit-float": bad("limit", {"limit": 2.5}),
+    "explain-not-bool": bad("explain", {"explain": "yes"}),
+    "unknown-field": bad("limt", {"limt": 3}),
+    "tenant-id-not-string": bad("tenant_id", {"tenant_id": 7}),
+    "filters-not-object": bad("filters", {"filters": "aws"}),
+    "filter-unknown": bad("filters.region", {"filters": {"region": "eu"}}),
+    "filter-wrong-type": bad("filters.cloud_provider[0]", {"filters": {"cloud_provider": [1]}}),
+    "filter-bad-value": bad("filters.cloud_provider", {"filters": {"cloud_provider": "ibm"}}),
+    "filter-too-many": bad("filters.resource_types", {"filters": {"resource_types": ["a"] * 51}}),
+    "filter-hidden-status": bad("filters.status[0]", {"filters": {"status": ["broken"]}}),
+    "filter-bad-author": bad("filters.author[0]", {"filters": {"author": ["me"]}}),
+    "filter-bad-tag": bad("filters.tags.env", {"filters": {"tags": {"env": {"a": 1}}}}),
+    "not-ready-search": Case(503, "not_ready", content={"query": "x"}, ready=False),
+    "not-ready-readyz": Case(
+        503, "not_ready", method="GET", path="/readyz", tenant=None, ready=False
     ),
-    (
-        "body-not-object",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body(["x"]),
-        422,
-        "invalid_parameter",
-        "body",
-    ),
-    (
-        "query-missing",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({}),
-        422,
-        "invalid_parameter",
-        "query",
-    ),
-    (
-        "query-empty",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "  "}),
-        422,
-        "invalid_parameter",
-        "query",
-    ),
-    (
-        "query-not-string",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": 5}),
-        422,
-        "invalid_parameter",
-        "query",
-    ),
-    (
-        "query-too-long",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x" * 1001}),
-        422,
-        "invalid_parameter",
-        "query",
-    ),
-    (
-        "limit-zero",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limit": 0}),
-        422,
-        "invalid_parameter",
-        "limit",
-    ),
-    (
-        "limit-too-big",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limit": 51}),
-        422,
-        "invalid_parameter",
-        "limit",
-    ),
-    (
-        "limit-string",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limit": "5"}),
-        422,
-        "invalid_parameter",
-        "limit",
-    ),
-    (
-        "limit-bool",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limit": True}),
-        422,
-        "invalid_parameter",
-        "limit",
-    ),
-    (
-        "limit-float",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limit": 2.5}),
-        422,
-        "invalid_parameter",
-        "limit",
-    ),
-    (
-        "explain-not-bool",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "explain": "yes"}),
-        422,
-        "invalid_parameter",
-        "explain",
-    ),
-    (
-        "unknown-field",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "limt": 3}),
-        422,
-        "invalid_parameter",
-        "limt",
-    ),
-    (
-        "tenant-id-not-string",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "tenant_id": 7}),
-        422,
-        "invalid_parameter",
-        "tenant_id",
-    ),
-    (
-        "filters-not-object",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": "aws"}),
-        422,
-        "invalid_parameter",
-        "filters",
-    ),
-    (
-        "filter-unknown",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"region": "eu"}}),
-        422,
-        "invalid_parameter",
-        "filters.region",
-    ),
-    (
-        "filter-wrong-type",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"cloud_provider": [1]}}),
-        422,
-        "invalid_parameter",
-        "filters.cloud_provider[0]",
-    ),
-    (
-        "filter-bad-value",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"cloud_provider": "ibm"}}),
-        422,
-        "invalid_parameter",
-        "filters.cloud_provider",
-    ),
-    (
-        "filter-too-many",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"resource_types": ["a"] * 51}}),
-        422,
-        "invalid_parameter",
-        "filters.resource_types",
-    ),
-    (
-        "filter-hidden-status",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"status": ["broken"]}}),
-        422,
-        "invalid_parameter",
-        "filters.status[0]",
-    ),
-    (
-        "filter-bad-author",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"author": ["me"]}}),
-        422,
-        "invalid_parameter",
-        "filters.author[0]",
-    ),
-    (
-        "filter-bad-tag",
-        "ready",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x", "filters": {"tags": {"env": {"a": 1}}}}),
-        422,
-        "invalid_parameter",
-        "filters.tags.env",
-    ),
-    (
-        "not-ready-search",
-        "empty",
-        "POST",
-        SEARCH,
-        "alpha",
-        JSON,
-        body({"query": "x"}),
-        503,
-        "not_ready",
-        None,
-    ),
-    ("not-ready-readyz", "empty", "GET", "/readyz", None, {}, None, 503, "not_ready", None),
-]
+}
 
 
 def assert_error_shape(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -434,35 +119,27 @@ def assert_error_shape(response: Any, status: int, code: str) -> dict[str, Any]:
     return dict(doc["error"])
 
 
-@pytest.mark.parametrize(
-    ("which", "method", "path", "tenant", "headers", "content", "status", "code", "field"),
-    [pytest.param(*case[1:], id=case[0]) for case in CASES],
-)
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_every_error_path_has_the_one_shape(
-    client: TestClient,
-    empty_client: TestClient,
-    which: str,
-    method: str,
-    path: str,
-    tenant: str | None,
-    headers: dict[str, str],
-    content: Any,
-    status: int,
-    code: str,
-    field: str | None,
+    client: TestClient, empty_client: TestClient, case: Case
 ) -> None:
-    c = client if which == "ready" else empty_client
-    all_headers = dict(headers)
-    if tenant == "nobody":
-        all_headers["Authorization"] = "Bearer not-a-configured-key-123"
-    elif tenant is not None:
-        all_headers.update(auth(tenant))
-    payload = chunks(70_000) if content == "chunks" else content
-    response = c.request(method, path, headers=all_headers, content=payload)
-    error = assert_error_shape(response, status, code)
-    if field is not None:
-        assert error["details"]["field"] == field
-        assert error["message"].startswith(f"{field}:") or status == 403
+    headers = dict(case.headers)
+    if case.tenant == "nobody":
+        headers["Authorization"] = "Bearer not-a-configured-key-123"
+    elif case.tenant is not None:
+        headers.update(auth(case.tenant))
+    if case.content is CHUNKED:
+        content: Any = chunks(70_000)
+    elif case.content is None or isinstance(case.content, bytes):
+        content = case.content
+    else:
+        content = json.dumps(case.content).encode()
+    c = client if case.ready else empty_client
+    response = c.request(case.method, case.path, headers=headers, content=content)
+    error = assert_error_shape(response, case.status, case.code)
+    if case.detail_field is not None:
+        assert error["details"]["field"] == case.detail_field
+        assert error["message"].startswith(f"{case.detail_field}:") or case.status == 403
 
 
 def test_bad_json_error_gives_the_position(client: TestClient) -> None:
