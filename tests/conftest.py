@@ -19,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from indexer.blobs import s3_client
+from indexer.embed import Embedder
 from tests._s3_proxy import FlakyS3Proxy
 
 FAKE_AWS_ENV = {
@@ -146,3 +147,11 @@ def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     clock.sleep = delays.append
     monkeypatch.setattr("botocore.endpoint.time", clock)
     return delays
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real packaged all-MiniLM-L6-v2, loaded once per test session."""
+    e = Embedder()
+    e.warm()
+    return e

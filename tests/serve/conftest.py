@@ -16,13 +16,6 @@ from tests.serve._tiny_store import TinyStore, build_standard
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    e = Embedder()
-    e.warm()
-    return e
-
-
-@pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> TinyStore:
     return build_standard(tmp_path_factory.mktemp("store"), embedder)
 
