@@ -24,16 +24,17 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from indexer import __version__
-from indexer.blobs import Blobs
+from indexer.blobs import BlobInfo, Blobs
 from indexer.crawl import CrawlResult, VersionFolder, crawl_library, crawl_tenants
 from indexer.embed import Embedder
 from indexer.errors import CommitConflict, StoreError
+from indexer.events import Event, EventLog, apply_events, events_fingerprint, group_events
 from indexer.gates import GatePolicy, enforce_gates
 from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
 from indexer.report import Rejection
@@ -44,6 +45,7 @@ from indexer.validate import ValidPlaybook, validate_folder
 from indexer.vectors import INDEX_KIND, index_bytes
 
 RULES_VERSION = "rules-v1"
+FOLD_VERSION = "fold-v1"  # how indexer.events folds events into metadata
 Progress = Callable[[str], None]
 Fault = Callable[[str], None]
 
@@ -60,9 +62,10 @@ class CollectionOutcome:
     embedded: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     snapshot_id: str | None = None
+    deleted: int = 0  # versions left out by a ``deleted`` event (indexer.events)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "action": self.action,
             "seen": self.seen,
             "indexed": self.indexed,
@@ -71,6 +74,9 @@ class CollectionOutcome:
             "rejected": [r.to_dict() for r in self.rejected],
             "snapshot_id": self.snapshot_id,
         }
+        if self.deleted:
+            out["deleted"] = self.deleted
+        return out
 
 
 @dataclass
@@ -143,16 +149,48 @@ def _created_by(command: str) -> dict[str, Any]:
 
 
 def source_fingerprint(
-    folders: Iterable[VersionFolder], rejections: Iterable[Rejection], model: ModelIdentity
+    folders: Iterable[VersionFolder], rejections: Iterable[Rejection], model: ModelIdentity,
+    events: Iterable[BlobInfo] = (),
 ) -> str:
-    """Changes whenever anything that feeds the collection's snapshot changes."""
+    """Changes whenever anything that feeds the collection's snapshot changes.
+
+    ``events`` (the tenant's event objects) count only when there are some, so a
+    collection without events keeps the fingerprint it had before events existed.
+    """
     h = hashlib.sha256()
     h.update(f"{RULES_VERSION}\0{TEXT_VERSION}\0{model.name}\0{model.weights_sha256}\n".encode())
     for f in sorted(folders, key=lambda f: f.uri):
         h.update(f"{f.uri}\0{f.fingerprint}\n".encode())
     for r in sorted(rejections, key=lambda r: (r.folder, r.field)):
         h.update(f"{r.folder}\0{r.field}\0{r.reason}\n".encode())
+    events = list(events)
+    if events:
+        h.update(f"{FOLD_VERSION}\0{events_fingerprint(events)}\n".encode())
     return h.hexdigest()
+
+
+def _fold_events(
+    valid: list[ValidPlaybook], events: Sequence[Event], outcome: CollectionOutcome
+) -> list[ValidPlaybook]:
+    """Each version's metadata with its write-API events folded in; deleted ones left out."""
+    by_version = group_events(events)
+    out: list[ValidPlaybook] = []
+    for p in valid:
+        mine = by_version.get((p.metadata["playbook_id"], p.metadata["version"]), [])
+        metadata = apply_events(p.metadata, mine)
+        if metadata is None:
+            outcome.deleted += 1
+            continue
+        out.append(replace(p, metadata=metadata) if mine else p)
+    return out
+
+
+def _read_events(sources: Sequence[tuple[Blobs, list[BlobInfo]]], collection: str
+                 ) -> list[Event]:
+    tenant = collection_tenant(collection)
+    if tenant is None:
+        return []
+    return [e for blobs, infos in sources for e in EventLog(blobs).events(tenant, infos)]
 
 
 def _validate_all(
@@ -204,11 +242,13 @@ def _previous_vectors(store: Store, ref: SnapshotRef | None) -> dict[str, np.nda
 def _build_collection(
     store: Store, collection: str, folders: list[VersionFolder], crawl_rejections: list[Rejection],
     fingerprint: str, parent_ref: SnapshotRef | None, embedder: Embedder, sources: list[str],
-    progress: Progress,
+    progress: Progress, events: Sequence[Event] = (),
 ) -> tuple[SnapshotRef, CollectionOutcome]:
     outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
     valid, rejected = _validate_all(folders, progress, collection)
     outcome.rejected = crawl_rejections + rejected
+    if events:
+        valid = _fold_events(valid, events, outcome)
     valid.sort(key=lambda p: (p.metadata["playbook_id"], version_sort_key(p.metadata["version"])))
     rows = [playbook_row(p) for p in valid]
     model = embedder.identity
@@ -308,7 +348,9 @@ def run_index(
         in_scope.add(collection)
         folders = crawl.folders[collection]
         crawl_rej = crawl.rejections.get(collection, [])
-        fp = source_fingerprint(folders, crawl_rej, model)
+        event_sources = crawl.events.get(collection, [])
+        fp = source_fingerprint(folders, crawl_rej, model,
+                                [i for _blobs, infos in event_sources for i in infos])
         prev = base.get(collection)
         if prev is not None and prev.source_fingerprint == fp:
             report.collections[collection] = CollectionOutcome(
@@ -319,7 +361,7 @@ def run_index(
             continue
         ref, outcome = _build_collection(
             store, collection, folders, crawl_rej, fp, prev, embedder,
-            crawl.sources.get(collection, []), say,
+            crawl.sources.get(collection, []), say, _read_events(event_sources, collection),
         )
         built[collection] = ref
         report.collections[collection] = outcome

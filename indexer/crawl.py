@@ -73,6 +73,8 @@ class CrawlResult:
     folders: dict[str, list[VersionFolder]] = field(default_factory=dict)
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)
     sources: dict[str, list[str]] = field(default_factory=dict)
+    # Per tenant collection: the write API's event objects (indexer.events), by source.
+    events: dict[str, list[tuple[Blobs, list[BlobInfo]]]] = field(default_factory=dict)
 
     def add_folder(self, folder: VersionFolder) -> None:
         self.folders.setdefault(folder.collection, []).append(folder)
@@ -167,3 +169,24 @@ def crawl_tenants(
         result.sources.setdefault(collection, []).append(blobs.uri_for(base))
         result.folders.setdefault(collection, [])
         _add_playbooks(result, blobs, collection, tenant, base, list(blobs.list(base)))
+        # tenants/<t>/events/ sits beside playbooks/, never inside it: not a playbook.
+        events = list(blobs.list(f"tenants/{tenant}/events"))
+        if events:
+            result.events.setdefault(collection, []).append((blobs, events))
+
+
+def crawl_version(
+    blobs: Blobs, tenant: str, playbook_id: str, version: str
+) -> tuple[VersionFolder | None, list[Rejection]]:
+    """Just ``tenants/<tenant>/playbooks/<playbook_id>/v<version>/`` (the on-publish check).
+
+    The caller has checked that ``tenant``, ``playbook_id`` and ``version`` are safe path
+    segments. ``(None, [])`` when the folder holds no objects.
+    """
+    collection = tenant_collection(tenant)
+    base = f"tenants/{tenant}/playbooks"
+    result = CrawlResult()
+    _add_playbooks(result, blobs, collection, tenant, base,
+                   list(blobs.list(f"{base}/{playbook_id}/v{version}")))
+    folders = result.folders.get(collection, [])
+    return (folders[0] if folders else None), result.rejections.get(collection, [])

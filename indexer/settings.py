@@ -58,6 +58,20 @@ def _non_negative_float(value: str) -> float:
     return x
 
 
+def _positive_float(value: str) -> float:
+    x = float(value)
+    if not x > 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+    return x
+
+
+def _non_negative_int(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise ValueError(f"expected an integer >= 0, got {value!r}")
+    return n
+
+
 def _bool(value: str) -> bool:
     v = value.strip().lower()
     if v in {"1", "true", "yes", "on"}:
@@ -101,7 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
     # --- server ---
     Setting("host", "127.0.0.1", "Address the server listens on."),
     Setting("port", "8000", "Port the server listens on.", _positive_int),
-    Setting("api_keys", "", "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'.",
+    Setting("api_keys", "", "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'; "
+            "scopes other than search as 'key=tenant:search+publish+review+admin'.",
             str, secret=True),
     Setting("api_keys_file", "", "File with one 'key=tenant' per line (# comments allowed); "
             "merged with api_keys.", _optional),
@@ -115,6 +130,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_filter_values", "50", "Most values one filter list may hold.", _positive_int),
     Setting("poll_seconds", "5", "How often the server checks CURRENT for a new manifest "
             "(0 disables).", _non_negative_float),
+    Setting("reload_retry_seconds", "60", "How long the server waits before retrying a "
+            "manifest that failed to load while CURRENT still names it (0: only when CURRENT "
+            "changes).", _non_negative_float),
+    Setting("querylog", "true", "Append one record per search to the query log "
+            "(Parquet under the store's logs/queries/).", _bool),
+    Setting("querylog_store_query_text", "true", "Keep the query text in the query log; "
+            "false keeps only its sha256.", _bool),
+    Setting("querylog_flush_seconds", "5", "How often buffered query-log records are "
+            "written to the store (a crash loses at most this interval).", _positive_float),
+    Setting("querylog_buffer_records", "10000", "Most query-log records held in memory; "
+            "further records are dropped (and counted) until a flush.", _positive_int),
+    Setting("querylog_retention_days", "90", "Query-log partitions older than this many "
+            "days are deleted (at start-up and daily); 0 keeps them all.", _non_negative_int),
+    # --- write path (serve.write_api): tokens, limits, uploads, reindex ---
+    Setting("token_keys", "", "HS256 signing keys for bearer tokens: "
+            "'kid1=<base64 secret>,kid2=...' (each secret >= 32 bytes); every listed key "
+            "verifies, so keys rotate by adding the new one first.", str, secret=True),
+    Setting("token_active_kid", "", "Key id that signs new tokens (playbooks token mint); "
+            "empty means the first of token_keys.", _optional),
+    Setting("rate_per_minute", "600", "Requests one credential may make per minute "
+            "(token bucket, bursts up to the same number); 0 disables.", _non_negative_int),
+    Setting("upload_url_seconds", "900", "Lifetime of the pre-signed PUT URLs that "
+            "POST /api/playbook/upload/request returns.", _positive_int),
+    Setting("download_url_seconds", "3600", "Lifetime of the pre-signed GET URL that "
+            "GET /api/script/download returns.", _positive_int),
+    Setting("inprocess_reindex", "true", "Run the incremental reindex after a write in the "
+            "server's process (one at a time); false when the indexer runs as a separate "
+            "job that folds the event log.", _bool),
+    Setting("stats_debounce_seconds", "10", "Execution stats trigger at most one reindex "
+            "per tenant per this many seconds (status, publish and delete reindex at once).",
+            _non_negative_float),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_json", "true", "Structured JSON logs on stderr.", _bool),
     # --- optional LLM pass (intent + re-rank; off unless llm_provider is set) ---
@@ -160,7 +206,11 @@ class Settings:
 
     def api_key_map(self) -> dict[str, str]:
         """API key -> tenant id, from ``api_keys`` and ``api_keys_file``."""
-        pairs: list[tuple[str, str]] = []
+        return {key: tenant for key, (tenant, _scopes) in self.api_key_scopes().items()}
+
+    def api_key_scopes(self) -> dict[str, tuple[str, frozenset[str]]]:
+        """API key -> (tenant id, scopes); an entry without ``:scopes`` has ``search``."""
+        pairs: list[tuple[str, tuple[str, frozenset[str]]]] = []
         raw: Secret = self.values["api_keys"]
         for item in _csv(raw.reveal()):
             pairs.append(_split_key(item, "PLAYBOOKS_API_KEYS"))
@@ -177,11 +227,23 @@ class Settings:
         return dict(pairs)
 
 
-def _split_key(item: str, where: str) -> tuple[str, str]:
+SCOPES = ("search", "publish", "review", "admin")
+
+
+def _split_key(item: str, where: str) -> tuple[str, tuple[str, frozenset[str]]]:
     from indexer.model import is_valid_tenant
 
     key, sep, tenant = item.partition("=")
     key, tenant = key.strip(), tenant.strip()
+    tenant, has_scopes, scope_text = tenant.partition(":")
+    scopes = frozenset(s.strip() for s in scope_text.split("+") if s.strip()) if has_scopes \
+        else frozenset({"search"})
+    unknown = sorted(scopes - set(SCOPES))
+    if unknown or not scopes:
+        raise ConfigError(
+            f"{where}: API key for tenant {tenant!r} has unknown scope(s) "
+            f"{', '.join(unknown) or '(none given)'}; expected some of {'+'.join(SCOPES)}"
+        )
     if not sep or not key or not is_valid_tenant(tenant):
         raise ConfigError(
             f"{where}: expected 'key=tenant' with tenant matching [a-z0-9][a-z0-9-]*, "
@@ -189,7 +251,7 @@ def _split_key(item: str, where: str) -> tuple[str, str]:
         )
     if len(key) < 16:
         raise ConfigError(f"{where}: API key for tenant {tenant!r} is shorter than 16 characters")
-    return key, tenant
+    return key, (tenant, scopes)
 
 
 def load_settings(

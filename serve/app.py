@@ -6,25 +6,36 @@ If that fails (an empty store, a bad checksum, another model) the server still s
 ``/healthz`` answers 200, ``/readyz`` and searches 503 with the load error, and the log
 says why. The live :class:`~serve.generation.Generation` is one attribute,
 ``app.state.generation``: a swap is one assignment (:func:`swap_generation`), and each
-request reads it once, so it finishes on the generation it started with.
+request takes it once (:class:`serve.poller.InFlight`), so it finishes on the generation
+it started with. Unless a manifest is pinned, a :class:`serve.poller.ManifestPoller`
+follows CURRENT every ``poll_seconds`` and hot-swaps new manifests.
 
-Routes: ``POST /api/playbook/search``, ``GET /healthz``, ``GET /readyz``,
-``GET /openapi.json`` (see :mod:`serve.openapi`).
+Each search is counted in :mod:`serve.metrics` and appended to the query log
+(:mod:`serve.querylog`), which a background thread flushes to the store.
+
+Routes: ``POST /api/playbook/search``, ``GET /api/stats`` (:mod:`serve.stats_route`),
+``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``
+(:mod:`serve.openapi`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from indexer.blobs import open_blobs
@@ -34,30 +45,32 @@ from indexer.settings import Settings
 from indexer.store import Store
 from serve.auth import ApiKeys, authenticate, check_tenant_claim
 from serve.errors import EXCEPTION_HANDLERS
-from serve.generation import Generation, load_generation
+from serve.generation import Generation
 from serve.logs import configure_logging
-from serve.middleware import RequestContext, context_of
+from serve.metrics import CONTENT_TYPE, Metrics
+from serve.middleware import CLIENT_CLOSED_REQUEST, RequestContext, context_of
 from serve.openapi import openapi_document
-from serve.request import parse_search_request, read_json_body
+from serve.poller import (
+    InFlight,
+    ManifestPoller,
+    load_manifest,
+    readiness_details,
+    swap_generation,
+)
+from serve.querylog import QueryLog, search_record
+from serve.request import SearchRequest, parse_search_request, read_json_body
 from serve.search import run_search
+from serve.stats_route import StatsCache, api_stats
 
 log = logging.getLogger("serve.app")
+
+__all__ = ["create_app", "load_current", "run", "swap_generation"]
 
 
 def _not_ready(app: Starlette) -> NotReady:
     error: PlaybookError | None = app.state.load_error
     details = {"load_error": error.to_dict()} if error is not None else {}
     return NotReady("no snapshot is loaded; searches are unavailable", **details)
-
-
-def swap_generation(app: Starlette, generation: Generation | None) -> Generation | None:
-    """Make ``generation`` the live one; returns the previous (still used by in-flight
-    requests, so the caller must not close it before they finish)."""
-    previous: Generation | None = app.state.generation
-    app.state.generation = generation
-    if generation is not None:
-        app.state.load_error = None
-    return previous
 
 
 def load_current(app: Starlette) -> None:
@@ -72,21 +85,15 @@ def load_current(app: Starlette) -> None:
                 "indexer (playbooks index) to publish a snapshot",
                 store=store.uri,
             )
-        generation = load_generation(store, manifest_id, app.state.embedder.identity)
     except PlaybookError as exc:
         app.state.load_error = exc
         log.error("no snapshot loaded: %s", exc.message, extra={"error": exc.to_dict()})
         return
-    except Exception as exc:  # an unreadable file, a library error: report, keep serving
-        app.state.load_error = StoreError(f"loading the snapshot failed: {exc}")
+    except Exception as exc:  # an unreadable store: report, keep serving
+        app.state.load_error = StoreError(f"reading {store.uri} CURRENT failed: {exc}")
         log.exception("no snapshot loaded")
         return
-    swap_generation(app, generation)
-    log.info(
-        "serving manifest %s",
-        generation.manifest_id,
-        extra={"manifest_id": generation.manifest_id, "collections": generation.row_counts()},
-    )
+    load_manifest(app, manifest_id, initial=True)
 
 
 def _start(app: Starlette) -> None:
@@ -99,33 +106,105 @@ def _start(app: Starlette) -> None:
     if callable(warm):
         warm()
     load_current(app)
+    if app.state.querylog is not None:
+        app.state.querylog.start()
 
 
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
     await run_in_threadpool(_start, app)
-    yield
-    previous = swap_generation(app, None)
-    if previous is not None:
-        previous.close()
+    poll: asyncio.Task[None] | None = None
+    if settings.poll_seconds > 0 and not settings.manifest:
+        poller = ManifestPoller(app, settings.poll_seconds, settings.reload_retry_seconds)
+        app.state.poller = poller
+        poll = asyncio.create_task(poller.run(), name="manifest-poller")
+    try:
+        yield
+    finally:
+        if poll is not None:
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+        previous = swap_generation(app, None)
+        if previous is not None:
+            app.state.in_flight.retire(previous)
+        if app.state.querylog is not None:
+            await run_in_threadpool(app.state.querylog.close)
+
+
+def _filters_of(query: SearchRequest | None) -> dict[str, Any] | None:
+    filters = getattr(query, "filters", None)
+    if filters is None or not dataclasses.is_dataclass(filters):
+        return None
+    out = {}
+    for f in dataclasses.fields(filters):
+        value = getattr(filters, f.name)
+        if value:
+            out[f.name] = dict(value) if f.name == "tags" else value
+    return out
 
 
 async def search(request: Request) -> JSONResponse:
     state = request.app.state
     settings: Settings = state.settings
+    started, ts = time.perf_counter(), datetime.now(UTC)
     tenant = authenticate(request.headers, state.api_keys)
     context = context_of(request)
     context["tenant"] = tenant
-    body = await read_json_body(request, settings.max_body_bytes)
-    query = parse_search_request(body, settings)
-    check_tenant_claim(query.tenant_id, tenant)
-    generation: Generation | None = state.generation  # read once: a swap cannot split us
-    if generation is None:
-        raise _not_ready(request.app)
-    context["manifest_id"] = generation.manifest_id
-    result = await run_in_threadpool(run_search, generation, state.embedder, query, tenant)
+    query: SearchRequest | None = None
+    result: dict[str, Any] | None = None
+    status = 500
+    try:
+        body = await read_json_body(request, settings.max_body_bytes)
+        query = parse_search_request(body, settings)
+        check_tenant_claim(query.tenant_id, tenant)
+        with state.in_flight.use(request.app) as generation:  # one generation per request
+            if generation is None:
+                raise _not_ready(request.app)
+            context["manifest_id"] = generation.manifest_id
+            result = await run_in_threadpool(run_search, generation, state.embedder, query, tenant)
+        status = 200
+    except PlaybookError as exc:
+        status = exc.status
+        raise
+    except ClientDisconnect:
+        status = CLIENT_CLOSED_REQUEST
+        raise
+    finally:
+        _log_query(request, tenant, query, result, status, started, ts)
     context["results"] = len(result["results"])
+    state.metrics.observe_search(result)
     return JSONResponse(result)
+
+
+def _log_query(
+    request: Request,
+    tenant: str,
+    query: SearchRequest | None,
+    result: dict[str, Any] | None,
+    status: int,
+    started: float,
+    ts: datetime,
+) -> None:
+    querylog: QueryLog | None = request.app.state.querylog
+    if querylog is None:
+        return
+    context = context_of(request)
+    querylog.append(
+        search_record(
+            ts=ts,
+            request_id=context.get("request_id"),
+            tenant=tenant,
+            query=query.query if query is not None else None,
+            filters=_filters_of(query),
+            response=result,
+            manifest_id=context.get("manifest_id"),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            status_code=status,
+            keep_text=request.app.state.settings.querylog_store_query_text,
+        )
+    )
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -135,14 +214,21 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     generation: Generation | None = request.app.state.generation
     if generation is None:
-        raise _not_ready(request.app)
+        error = _not_ready(request.app)
+        error.details.update(readiness_details(request.app))
+        raise error
     return JSONResponse(
         {
             "status": "ready",
             "manifest_id": generation.manifest_id,
             "collections": generation.row_counts(),
+            **readiness_details(request.app),
         }
     )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -151,28 +237,57 @@ async def openapi(request: Request) -> JSONResponse:
 
 ROUTES = [
     Route("/api/playbook/search", search, methods=["POST"]),
+    Route("/api/stats", api_stats, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
+
+
+def _served_manifest(app: Starlette) -> tuple[str, str] | None:
+    generation: Generation | None = app.state.generation
+    if generation is None:
+        return None
+    return generation.manifest_id, generation.manifest.created_at
 
 
 def create_app(
     settings: Settings, *, embedder: Any = None, store: Store | None = None
 ) -> Starlette:
     """The app for ``settings``; ``embedder``/``store`` default to the configured ones."""
+    holder: dict[str, Starlette] = {}
+    app_metrics = Metrics(lambda: _served_manifest(holder["app"]))
     app = Starlette(
         routes=ROUTES,
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext, metrics=app_metrics)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
     )
+    holder["app"] = app
     app.state.settings = settings
+    app.state.metrics = app_metrics
     app.state.api_keys = ApiKeys(settings.api_key_map())
     app.state.embedder = embedder if embedder is not None else Embedder(settings.model_path)
     app.state.store = store or Store(open_blobs(settings.store, settings.endpoint_url))
     app.state.generation = None
     app.state.load_error = None
+    app.state.failed_manifest_id = None
+    app.state.last_load_error = None
+    app.state.in_flight = InFlight()
+    app.state.stats_cache = StatsCache()
+    app.state.poller = None
+    app.state.querylog = (
+        QueryLog(
+            app.state.store.blobs,
+            app_metrics,
+            flush_seconds=settings.querylog_flush_seconds,
+            capacity=settings.querylog_buffer_records,
+            retention_days=settings.querylog_retention_days,
+        )
+        if settings.querylog
+        else None
+    )
     app.state.openapi = openapi_document(
         max_limit=settings.max_limit,
         default_limit=settings.default_limit,

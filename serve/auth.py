@@ -1,16 +1,29 @@
-"""Who is asking: ``Authorization: Bearer <api key>`` -> tenant id.
+"""Who is asking and what they may do: ``Authorization: Bearer <token or API key>``.
 
-The tenant comes only from the key (``settings.api_key_map()``: key -> tenant). A request
-body may repeat the tenant as ``tenant_id`` (the spec's clients send it); the same value is
-accepted and ignored, another value is refused with 403 — a caller cannot pick a tenant.
+Two kinds of credential, one :class:`~serve.tokens.Principal` (tenant, scopes, subject):
 
-Errors: no header, another scheme or an empty token -> 401 :class:`MissingCredentials`;
-an unknown key -> 401 :class:`InvalidCredentials` (both with ``WWW-Authenticate: Bearer``);
-a body ``tenant_id`` naming another tenant -> 403 ``Forbidden``.
+- signed tokens (:mod:`serve.tokens`: HS256 JWT with tenant, scopes, expiry, key id);
+- configured API keys (``PLAYBOOKS_API_KEYS``: ``key=tenant`` has scope ``search``,
+  ``key=tenant:search+publish`` lists its scopes). Only their SHA-256 digests are kept in
+  memory, and a lookup compares against every digest in constant time.
+
+Scopes: ``search`` (search, download, read history), ``publish`` (upload, publish,
+status changes other than review decisions, stats, delete), ``review`` (approve/reject;
+publish straight to active), ``admin`` (reindex, rollback). Scopes do not imply each other.
+
+The tenant comes only from the credential. A request body or path may repeat the tenant
+(``tenant_id``); the same value is accepted, another is refused with 403 — a caller can
+neither pick another tenant nor write under another tenant's path.
+
+Errors: no header, another scheme or an empty credential -> 401 :class:`MissingCredentials`;
+an unknown key or a bad/expired token -> 401 :class:`InvalidCredentials` (both with
+``WWW-Authenticate: Bearer``); a missing scope or another tenant -> 403 ``Forbidden``;
+over the credential's rate -> 429 (:mod:`serve.ratelimit`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 
@@ -18,29 +31,69 @@ from starlette.datastructures import Headers
 
 from indexer.errors import Forbidden
 from serve.errors import InvalidCredentials, MissingCredentials
+from serve.ratelimit import RateLimiter
+from serve.tokens import Principal, TokenKeys, looks_like_token, verify
+
+DEFAULT_SCOPES = frozenset({"search"})
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8")).digest()
 
 
 class ApiKeys:
-    """The configured keys; lookups compare every key in constant time."""
+    """The configured credentials: hashed API keys (+ scopes), token keys, rate limiter.
 
-    def __init__(self, key_to_tenant: Mapping[str, str]) -> None:
-        self._keys = [(k.encode("utf-8"), t) for k, t in key_to_tenant.items()]
+    ``ApiKeys(key_to_tenant)`` (every key has scope ``search``) keeps working;
+    ``scopes`` (key -> scopes), ``tokens`` and ``limiter`` add the rest.
+    """
+
+    def __init__(
+        self,
+        key_to_tenant: Mapping[str, str],
+        scopes: Mapping[str, frozenset[str]] | None = None,
+        *,
+        tokens: TokenKeys | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        scopes = scopes or {}
+        self._keys = [
+            (_digest(k), t, frozenset(scopes.get(k, DEFAULT_SCOPES)), _digest(k).hex()[:12])
+            for k, t in key_to_tenant.items()
+        ]
+        self.tokens = tokens
+        self.limiter = limiter
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._keys) + (len(self.tokens) if self.tokens is not None else 0)
+
+    def _match(self, credential: str) -> Principal | None:
+        given = _digest(credential)
+        found: Principal | None = None
+        for digest, tenant, scopes, key_id in self._keys:
+            # No early exit: the time taken does not say which key (or prefix) matched.
+            if hmac.compare_digest(digest, given):
+                found = Principal(f"api-key:{key_id}", tenant, scopes, "api_key")
+        return found
 
     def tenant_for(self, token: str) -> str | None:
-        given = token.encode("utf-8")
-        found: str | None = None
-        for key, tenant in self._keys:
-            # No early exit: the time taken does not say which key (or prefix) matched.
-            if hmac.compare_digest(key, given):
-                found = tenant
-        return found
+        principal = self._match(token)
+        return principal.tenant if principal is not None else None
+
+    def principal_for(self, credential: str) -> Principal:
+        """The caller behind ``credential``; 401 when it is unknown, bad or expired."""
+        principal = self._match(credential)
+        if principal is not None:
+            return principal
+        if self.tokens is not None and len(self.tokens):
+            if looks_like_token(credential):
+                return verify(credential, self.tokens)
+            raise InvalidCredentials("invalid API key or token")
+        raise InvalidCredentials("invalid API key")
 
 
 def bearer_token(headers: Headers) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header; 401 when there is none."""
+    """The credential of an ``Authorization: Bearer <credential>`` header; 401 when none."""
     value = headers.get("authorization")
     if value is None:
         raise MissingCredentials("missing Authorization header; expected 'Bearer <api key>'")
@@ -51,18 +104,48 @@ def bearer_token(headers: Headers) -> str:
     return token
 
 
-def authenticate(headers: Headers, keys: ApiKeys) -> str:
-    """The caller's tenant id, from its bearer key."""
-    tenant = keys.tenant_for(bearer_token(headers))
-    if tenant is None:
-        raise InvalidCredentials("invalid API key")
-    return tenant
+def identify(headers: Headers, keys: ApiKeys) -> Principal:
+    """The verified caller, counted against its rate limit (401 / 429)."""
+    principal = keys.principal_for(bearer_token(headers))
+    if keys.limiter is not None:
+        keys.limiter.check(principal.rate_key)
+    return principal
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    if not principal.has(scope):
+        raise Forbidden(
+            f"this credential lacks the {scope!r} scope (it has: "
+            f"{', '.join(sorted(principal.scopes))})",
+            required_scope=scope,
+        )
+
+
+def authorize(headers: Headers, keys: ApiKeys, scope: str) -> Principal:
+    """The caller, who must hold ``scope`` (401 / 429 / 403)."""
+    principal = identify(headers, keys)
+    require_scope(principal, scope)
+    return principal
+
+
+def authenticate(headers: Headers, keys: ApiKeys, scope: str = "search") -> str:
+    """The caller's tenant id (the search route's entry point: needs ``search``)."""
+    return authorize(headers, keys, scope).tenant
 
 
 def check_tenant_claim(claimed: str | None, tenant: str) -> None:
-    """A body ``tenant_id`` must be the key's tenant (or absent)."""
+    """A body ``tenant_id`` must be the credential's tenant (or absent)."""
     if claimed is not None and claimed != tenant:
         raise Forbidden(
             "tenant_id in the request body does not match the tenant of the API key",
+            field="tenant_id",
+        )
+
+
+def check_path_tenant(path_tenant: str, principal: Principal) -> None:
+    """A write under ``tenants/<path_tenant>/`` must be the credential's own tenant."""
+    if path_tenant != principal.tenant:
+        raise Forbidden(
+            "the tenant in the path is not the tenant of this credential",
             field="tenant_id",
         )

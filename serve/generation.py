@@ -26,6 +26,7 @@ import pyarrow as pa
 from indexer.errors import StoreError
 from indexer.model import SEARCHABLE_STATUSES, version_sort_key
 from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
+from serve.features import CollectionFeatures, collection_features
 
 FILTER_TABLE = "playbooks"
 # Columns registered in DuckDB for filtering; the big ones (vector, JSON, text) stay out.
@@ -70,6 +71,8 @@ class LoadedCollection:
         self.success_counts = _int_array(table, "success_count")
         self.updated_at = _epoch_array(table, "updated_at")
         self.newest_visible = _newest_visible(self.playbook_ids, self.versions, self.statuses)
+        # Ranking features (BM25 index, vector matrix, name verbs...): immutable, built once.
+        self.features: CollectionFeatures = collection_features(table)
         slim = table.select(list(FILTER_COLUMNS)).append_column(
             "row_id", pa.array(np.arange(self.rows, dtype=np.int64))
         )

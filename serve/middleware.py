@@ -10,7 +10,9 @@ it
 - turns any exception that escaped every handler into the one error shape (a 500), so
   nothing reaches the client as plain text (a client that disconnected mid-body gets
   nothing and is logged with status 499);
-- logs one ``serve.access`` record per request: method, path, status, duration, ids.
+- logs one ``serve.access`` record per request: method, path, route, status, duration, ids;
+- counts it in :class:`serve.metrics.Metrics` (when given) under its route *template*
+  (``/api/playbook/search``), never the raw path, so label values stay bounded.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve.errors import REQUEST_ID_HEADER, error_response
+from serve.metrics import UNMATCHED_ROUTE, Metrics
 
 access_log = logging.getLogger("serve.access")
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED_REQUEST = 499  # logged only (nginx's code): the client went away mid-request
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -46,9 +50,17 @@ def context_of(request: Request) -> dict[str, Any]:
     return context if isinstance(context, dict) else {}
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (set by Starlette's router), else one shared label."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,6 +88,14 @@ class RequestContext:
                 raise
             await error_response(Request(scope), exc)(scope, receive, send_with_id)
         finally:
+            duration = time.perf_counter() - started
+            route = route_template(scope)
+            if self.metrics is not None:
+                method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+                self.metrics.http_requests.inc(
+                    route=route, method=method, status=str(status or 500)
+                )
+                self.metrics.http_duration.observe(duration, route=route)
             access_log.info(
                 "%s %s %s",
                 scope["method"],
@@ -85,8 +105,9 @@ class RequestContext:
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": scope["path"],
+                    "route": route,
                     "status": status or 500,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(duration * 1000, 2),
                     "client": (scope.get("client") or ("", 0))[0],
                     **{k: v for k, v in context.items() if k != "request_id"},
                 },

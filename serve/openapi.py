@@ -68,6 +68,18 @@ def openapi_document(
                 "description": "Optional; must equal the tenant "
                 "of the API key (403 otherwise). The key alone decides the tenant.",
             },
+            "versions": {
+                "enum": ["best", "all"],
+                "default": "best",
+                "description": "best: one result per playbook (its best version), older "
+                "versions listed under it; all: every version ranked on its own.",
+            },
+            "mode": {
+                "enum": ["hybrid", "vector", "keyword"],
+                "default": "hybrid",
+                "description": "Retrieval channels: hybrid (vector + keyword + intent), "
+                "vector only (cosine + precedence) or keyword (BM25) only.",
+            },
         },
     }
     result = {
@@ -214,6 +226,26 @@ def openapi_document(
                         "422": _error("A field is missing, unknown, or has a wrong type or value"),
                         "503": _error("No snapshot loaded yet"),
                     },
+                }
+            },
+            "/api/stats": {
+                "get": {
+                    "summary": "Catalogue summary for the library and the caller's tenant",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {
+                            "description": "counts (by collection, status, provider, "
+                            "author), success_rates, freshness, rejections, totals"
+                        },
+                        "401": _error("Missing, malformed or unknown API key"),
+                        "503": _error("No snapshot loaded yet"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics (text exposition format 0.0.4)",
+                    "responses": {"200": {"description": "text/plain; version=0.0.4"}},
                 }
             },
             "/healthz": {

@@ -6,7 +6,11 @@ Body of ``POST /api/playbook/search`` (``Content-Type: application/json``)::
      "limit": 5,                                       1..max_limit (default_limit)
      "filters": {...},                                 see serve.filters
      "explain": false,                                 true adds score_breakdown
-     "tenant_id": "acme"}                              optional; must be the key's tenant
+     "tenant_id": "acme",                              optional; must be the key's tenant
+     "versions": "best",                               "best": one result per playbook,
+                                                       older versions listed under it;
+                                                       "all": every version ranked
+     "mode": "hybrid"}                                 "vector" | "keyword" | "hybrid"
 
 Unknown top-level fields are refused (422 naming the field) so a typo such as ``limt``
 cannot silently fall back to a default.
@@ -25,7 +29,9 @@ from indexer.settings import Settings
 from serve._kinds import json_kind
 from serve.filters import Filters, parse_filters
 
-REQUEST_FIELDS = ("query", "limit", "filters", "explain", "tenant_id")
+REQUEST_FIELDS = ("query", "limit", "filters", "explain", "tenant_id", "versions", "mode")
+VERSIONS = ("best", "all")
+MODES = ("hybrid", "vector", "keyword")
 JSON_MEDIA_TYPE = "application/json"
 
 
@@ -36,6 +42,8 @@ class SearchRequest:
     filters: Filters
     explain: bool
     tenant_id: str | None
+    versions: str = "best"
+    mode: str = "hybrid"
 
 
 def _too_large(size: int | str, limit: int) -> PayloadTooLarge:
@@ -141,5 +149,16 @@ def parse_search_request(body: Any, settings: Settings) -> SearchRequest:
     tenant_id = body.get("tenant_id")
     if tenant_id is not None and not isinstance(tenant_id, str):
         raise _invalid("tenant_id", f"expected a string, got {_show(tenant_id)}")
+    versions = body.get("versions", VERSIONS[0])
+    if versions not in VERSIONS:
+        raise _invalid(
+            "versions", f"expected one of {', '.join(VERSIONS)}, got {_show(versions)}",
+            allowed=list(VERSIONS),
+        )
+    mode = body.get("mode", MODES[0])
+    if mode not in MODES:
+        raise _invalid(
+            "mode", f"expected one of {', '.join(MODES)}, got {_show(mode)}", allowed=list(MODES)
+        )
     filters = parse_filters(body.get("filters"), settings.max_filter_values)
-    return SearchRequest(query, limit, filters, explain, tenant_id)
+    return SearchRequest(query, limit, filters, explain, tenant_id, versions, mode)

@@ -25,6 +25,7 @@ from typing import Any
 
 from indexer.model import LIBRARY_COLLECTION, STATUS_WARNINGS, version_sort_key
 from serve.filters import Filters
+from serve.intent import Intent
 from serve.scoring import Scored
 
 # Which file of a script folder is its entry point: the first with a telling extension.
@@ -115,17 +116,27 @@ def scripts_of(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _matched_resources(resource_types: Iterable[str], filters: Filters, query: str) -> list[str]:
-    """The playbook's resource types the request asked for (by filter, else by query word)."""
+def _matched_resources(
+    resource_types: Iterable[str], filters: Filters, query: str, intent: Intent | None = None
+) -> list[str]:
+    """The playbook's resource types the request asked for (by filter, else by query word
+    or by the service the query names)."""
     types = list(resource_types)
     if filters.resource_types:
         return [t for t in types if t in filters.resource_types]
     # By query word: the service part ("rds" of "rds::instance") must be named.
     words = set(_WORD.findall(query.lower()))
-    return [t for t in types if t.split("::", 1)[0].lower() in words]
+    named = set(intent.resource_types) if intent is not None else set()
+    return [t for t in types if t.split("::", 1)[0].lower() in words or t in named]
 
 
-def reason_for(record: Mapping[str, Any], collection: str, filters: Filters, query: str) -> str:
+def reason_for(
+    record: Mapping[str, Any],
+    collection: str,
+    filters: Filters,
+    query: str,
+    intent: Intent | None = None,
+) -> str:
     """One deterministic sentence: who wrote it, how it has run, what it matches."""
     author = record.get("author")
     tenant = source_of(collection) == "tenant"
@@ -144,7 +155,7 @@ def reason_for(record: Mapping[str, Any], collection: str, filters: Filters, que
     else:
         record_text = f"{round(100 * success / runs)}% success over {runs} runs"
     text = f"{who}, {record_text}"
-    matched = _matched_resources(record.get("resource_types") or [], filters, query)
+    matched = _matched_resources(record.get("resource_types") or [], filters, query, intent)
     if matched:
         text += f"; matches {', '.join(matched)}"
     return text
@@ -167,6 +178,7 @@ def shape_result(
     filters: Filters,
     query: str,
     explain: bool,
+    intent: Intent | None = None,
 ) -> dict[str, Any]:
     c = scored.candidate
     result: dict[str, Any] = {
@@ -178,7 +190,7 @@ def shape_result(
         "status": c.status,
         "confidence": scored.confidence,
         "score": round(scored.score, 4),
-        "reason": reason_for(record, c.collection, filters, query),
+        "reason": reason_for(record, c.collection, filters, query, intent),
         "warnings": warnings_for(c.status, c.version, newest_visible),
         "metadata": metadata_of(record),
         "parameters": _parse_json(record.get("parameters_json")),
@@ -188,3 +200,58 @@ def shape_result(
     if explain:
         result["score_breakdown"] = scored.breakdown()
     return result
+
+
+def version_entry(s: Scored, newest_visible: str | None, with_id: bool = False) -> dict[str, Any]:
+    """A version listed under a result (an older version, or a near-duplicate)."""
+    c = s.candidate
+    entry: dict[str, Any] = {}
+    if with_id:
+        entry["playbook_id"] = c.playbook_id
+    entry.update(
+        {
+            "version": c.version,
+            "status": c.status,
+            "confidence": s.confidence,
+            "score": round(s.score, 4),
+            "warnings": warnings_for(c.status, c.version, newest_visible),
+        }
+    )
+    return entry
+
+
+# Match quality (calibrated on bench/relevance: see its README). Cosines of the best
+# result's embedded text with the query, and the share of query terms it holds.
+GOOD_COSINE = 0.55
+WEAK_COSINE = 0.40
+GOOD_COVERAGE = 0.6
+NONE_COVERAGE = 0.5
+
+
+def match_quality(best: Scored | None, mode: str = "hybrid") -> dict[str, Any]:
+    """``{"quality": "good"|"weak"|"none", "confident": bool, "reason": str}`` for the
+    best result: "none" means nothing in the store fits and the results are not answers."""
+    if best is None:
+        return {"quality": "none", "confident": False, "reason": "no playbook matched"}
+    c = best.candidate
+    sim, cov = c.similarity, c.coverage
+    keyword = mode != "vector"
+    if sim >= GOOD_COSINE or (keyword and sim >= WEAK_COSINE and cov >= GOOD_COVERAGE):
+        quality = "good"
+    elif sim < WEAK_COSINE and (not keyword or cov < NONE_COVERAGE):
+        quality = "none"
+    else:
+        quality = "weak"
+    reason = {
+        "good": "the best result matches the query closely",
+        "weak": "the best result is only loosely related; check it before running it",
+        "none": "no playbook in the store fits this query; the results are the nearest "
+        "neighbours, not answers",
+    }[quality]
+    return {
+        "quality": quality,
+        "confident": quality == "good",
+        "reason": reason,
+        "similarity": round(sim, 4),
+        "keyword_coverage": round(cov, 4) if keyword else None,
+    }

@@ -67,6 +67,7 @@ USAGE_CAP = 100
 RECENCY_HALF_LIFE_DAYS = 90.0
 CONFIDENCE_FLOOR = 0.20
 CONFIDENCE_CEILING = 0.80
+COVERAGE_SHARE = 0.3
 _DAY = 86400.0
 
 
@@ -84,6 +85,18 @@ class Candidate:
     execution_count: int
     success_count: int
     updated_at: float  # seconds since the epoch; NaN when unknown
+    # Hybrid retrieval (serve.fusion): the fused relevance that replaces ``similarity`` in
+    # the score (None: the vector-only score, similarity itself), the normalised keyword
+    # score, keyword coverage of the query, and intent adjustments (name -> score delta).
+    relevance: float | None = None
+    keyword: float = 0.0
+    coverage: float = 0.0
+    adjustments: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def base(self) -> float:
+        """What the score starts from: the fused relevance, else the cosine."""
+        return self.similarity if self.relevance is None else self.relevance
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,13 @@ class Scored:
 
     def breakdown(self) -> dict[str, object]:
         """The score's parts, for ``explain: true``."""
+        c = self.candidate
         return {
-            "similarity": round(self.candidate.similarity, 4),
+            "similarity": round(c.similarity, 4),
+            "keyword": round(c.keyword, 4),
+            "keyword_coverage": round(c.coverage, 4),
+            "relevance": round(c.base, 4),
+            "intent": {k: round(v, 4) for k, v in sorted(c.adjustments.items())},
             "prior": round(self.prior, 4),
             "prior_weight": PRIOR_WEIGHT,
             "factors": {name: f.to_dict() for name, f in self.factors.items()},
@@ -139,9 +157,15 @@ def recency_value(updated_at: float, now: float) -> float:
     return float(0.5 ** (age_days / RECENCY_HALF_LIFE_DAYS))
 
 
-def confidence(similarity: float) -> float:
+def confidence(similarity: float, coverage: float | None = None) -> float:
+    """Calibrated confidence in [0, 1]: the cosine mapped onto the unit interval and, when
+    keyword evidence is given, blended with the share of query terms the playbook holds
+    (monotone in both)."""
     scaled = (similarity - CONFIDENCE_FLOOR) / (CONFIDENCE_CEILING - CONFIDENCE_FLOOR)
-    return round(min(max(scaled, 0.0), 1.0), 2)
+    value = min(max(scaled, 0.0), 1.0)
+    if coverage is not None:
+        value = (1 - COVERAGE_SHARE) * value + COVERAGE_SHARE * min(max(coverage, 0.0), 1.0)
+    return round(value, 2)
 
 
 def score(c: Candidate, now: float) -> Scored:
@@ -155,7 +179,9 @@ def score(c: Candidate, now: float) -> Scored:
     }
     factors = {name: Factor(v, w, PRIOR_WEIGHT * w * v) for name, (v, w) in values.items()}
     prior = sum(w * v for v, w in values.values())
-    return Scored(c, c.similarity + PRIOR_WEIGHT * prior, prior, confidence(c.similarity), factors)
+    total = c.base + sum(c.adjustments.values()) + PRIOR_WEIGHT * prior
+    conf = confidence(c.similarity, None if c.relevance is None else c.coverage)
+    return Scored(c, total, prior, conf, factors)
 
 
 def _within_group_key(s: Scored) -> tuple[bool, tuple[int, int, int, int, str]]:

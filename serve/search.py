@@ -1,30 +1,63 @@
 """The search path: one query against the library and the caller's tenant collection.
 
-``run_search`` embeds the query once, then for ``escher_library`` and
-``tenant_<tenant>_playbooks`` only (never another tenant's collection): filtered row ids
-(:mod:`serve.filters`) -> exact FAISS search restricted to them ->
-candidates; then every candidate is scored and ordered (:mod:`serve.scoring`) and the top
-``limit`` are shaped (:mod:`serve.responses`). A collection the manifest does not name (a
-tenant with no playbooks yet) contributes nothing.
+``run_search`` parses the query's intent (:mod:`serve.intent`), embeds the query once,
+then for ``escher_library`` and ``tenant_<tenant>_playbooks`` only (never another
+tenant's collection):
+
+1. filter: the rows the request's filters admit (:mod:`serve.filters`, hard);
+2. vector channel: when the admitted rows are few (``<= EXACT_SUBSET_MAX``) every one is
+   scored exactly (``strategy: "exact_subset"``); otherwise the FAISS search restricted
+   to them over-fetches and tops up until ``limit`` distinct playbooks are found
+   (``"overfetch"``);
+3. keyword channel: BM25 over the same rows (:mod:`serve.keyword`), with typo
+   correction against the snapshot's vocabulary;
+4. fusion (:mod:`serve.fusion`) plus intent evidence (same verb +, opposite verb -,
+   another provider -, named resource type +), then the spec's precedence as a bounded
+   bonus (:mod:`serve.scoring`);
+5. one result per playbook (its best version, older versions listed under it) and
+   near-duplicates collapsed under the best one (``versions: "all"`` ranks every
+   version instead), shaped by :mod:`serve.responses`.
+
+``mode`` picks the channels: ``"vector"`` is the spec's approach (cosine over the
+embedded text of the raw query + precedence), ``"keyword"`` BM25 alone, ``"hybrid"``
+(default) everything above. The response also says how sure it is (``match``), what it
+understood (``intent``), how it retrieved (``retrieval``) and where time went
+(``timings_ms``). A collection the manifest does not name contributes nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
 from serve.filters import select_rows
+from serve.fusion import DEFAULT_FUSION, fuse, normalise_keyword
 from serve.generation import Generation, LoadedCollection
+from serve.intent import Intent, lexicon_words, parse_intent
+from serve.keyword import shared_idf, stem
 from serve.request import SearchRequest
-from serve.responses import shape_result
-from serve.scoring import Candidate, rank
+from serve.responses import match_quality, shape_result, version_entry
+from serve.scoring import Candidate, Scored, rank
 
 MIN_CANDIDATES = 20
 CANDIDATES_PER_RESULT = 4
+EXACT_SUBSET_MAX = 20_000  # rows: below this a matrix product beats FAISS + selector
+KEYWORD_CANDIDATES = 50
+NEAR_DUPLICATE_COSINE = 0.98
+# Intent evidence, on the fused-relevance scale (about 0..1).
+ACTION_BOOST = 0.04
+OPPOSITE_PENALTY = 0.15
+PROVIDER_PENALTY_CONFIDENT = 0.12
+PROVIDER_PENALTY_SOFT = 0.04
+RESOURCE_BOOST = 0.03
+
+
+_LEXICON = frozenset(stem(w) for w in lexicon_words())
 
 
 class QueryEmbedder(Protocol):
@@ -36,22 +69,187 @@ def searched_collections(tenant: str) -> tuple[str, str]:
     return (LIBRARY_COLLECTION, tenant_collection(tenant))
 
 
-def _candidates(coll: LoadedCollection, hits: list[tuple[int, float]]) -> list[Candidate]:
-    return [
-        Candidate(
-            collection=coll.name,
-            row=row,
-            similarity=sim,
-            playbook_id=coll.playbook_ids[row],
-            version=coll.versions[row],
-            status=coll.statuses[row],
-            author=coll.authors[row],
-            execution_count=int(coll.execution_counts[row]),
-            success_count=int(coll.success_counts[row]),
-            updated_at=float(coll.updated_at[row]),
+@dataclass
+class _Timer:
+    spent: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("embed", "filter", "vector", "keyword", "score"),
+                                              0.0)
+    )
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.spent[stage] += now - since
+        return now
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v * 1000, 3) for k, v in self.spent.items()}
+
+
+def _candidate(
+    coll: LoadedCollection, row: int, sim: float, relevance: float | None = None,
+    keyword: float = 0.0, coverage: float = 0.0, adjustments: Mapping[str, float] | None = None,
+) -> Candidate:
+    return Candidate(
+        collection=coll.name,
+        row=row,
+        similarity=sim,
+        playbook_id=coll.playbook_ids[row],
+        version=coll.versions[row],
+        status=coll.statuses[row],
+        author=coll.authors[row],
+        execution_count=int(coll.execution_counts[row]),
+        success_count=int(coll.success_counts[row]),
+        updated_at=float(coll.updated_at[row]),
+        relevance=relevance,
+        keyword=keyword,
+        coverage=coverage,
+        adjustments=dict(adjustments or {}),
+    )
+
+
+def intent_adjustments(coll: LoadedCollection, row: int, intent: Intent) -> dict[str, float]:
+    """Score deltas from the query's intent for one row (empty when nothing applies)."""
+    f = coll.features
+    out: dict[str, float] = {}
+    verbs = f.verbs[row]
+    if intent.action_confident and intent.action:
+        if intent.action in verbs:
+            out["action"] = ACTION_BOOST
+        elif verbs & intent.opposites:
+            out["opposite_action"] = -OPPOSITE_PENALTY
+    providers = f.providers[row]
+    if intent.providers and providers and not providers & set(intent.providers):
+        out["other_provider"] = -(
+            PROVIDER_PENALTY_CONFIDENT if intent.provider_confident else PROVIDER_PENALTY_SOFT
         )
-        for row, sim in hits
-    ]
+    if intent.resource_types and f.resource_types[row] & set(intent.resource_types):
+        out["resource_type"] = RESOURCE_BOOST
+    return out
+
+
+@dataclass
+class _Channel:
+    """What one collection contributed: candidates and retrieval bookkeeping."""
+
+    rows: np.ndarray
+    cosines: np.ndarray
+    bm25: np.ndarray
+    filter_rows: int
+    considered: int
+    strategy: str
+
+
+def _vector_rows(
+    coll: LoadedCollection, query_vector: np.ndarray, selection: Any, k: int, limit: int
+) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Rows (and cosines) from the vector channel: exact over a small subset, else a
+    FAISS search that over-fetches and tops up until ``limit`` playbooks are found."""
+    n = len(selection)
+    vectors = coll.features.vectors
+    if n <= EXACT_SUBSET_MAX and vectors.shape[1] == len(query_vector):
+        ids = selection.ids
+        cos = vectors[ids] @ query_vector.astype(np.float32)
+        return ids, cos, n, "exact_subset"
+    fetch = k
+    while True:
+        hits = coll.search(query_vector, fetch, selection)
+        distinct = {coll.playbook_ids[r] for r, _ in hits}
+        if len(distinct) >= limit or fetch >= n:
+            break
+        fetch *= 2
+    rows = np.array([r for r, _ in hits], dtype=np.int64)
+    return rows, np.array([s for _, s in hits], dtype=np.float32), len(hits), "overfetch"
+
+
+def _collection_channel(
+    coll: LoadedCollection,
+    generation: Generation,
+    request: SearchRequest,
+    query_vector: np.ndarray | None,
+    terms: Sequence[str],
+    idf: Mapping[str, float],
+    timer: _Timer,
+) -> _Channel:
+    t = time.perf_counter()
+    selection = select_rows(generation, coll, request.filters)
+    t = timer.add("filter", t)
+    k = max(request.limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
+    n = len(selection)
+    rows = np.zeros(0, dtype=np.int64)
+    cosines = np.zeros(0, dtype=np.float32)
+    considered, strategy = 0, "exact_subset" if n <= EXACT_SUBSET_MAX else "overfetch"
+    if query_vector is not None and n:
+        rows, cosines, considered, strategy = _vector_rows(
+            coll, query_vector, selection, k, request.limit
+        )
+        if request.mode == "vector" and len(rows) > k:  # the spec's top-k candidates
+            top = np.argsort(-cosines, kind="stable")[:k]
+            rows, cosines = rows[top], cosines[top]
+        t = timer.add("vector", t)
+    bm25_all: np.ndarray | None = None
+    if request.mode != "vector" and n:
+        bm25_all = coll.features.keyword.search(terms, idf)
+        admitted = np.zeros(coll.rows, dtype=bool)
+        admitted[selection.ids] = True
+        bm25_all = np.where(admitted, bm25_all, 0.0).astype(np.float32)
+        t = timer.add("keyword", t)
+    if request.mode == "vector" or bm25_all is None:
+        return _Channel(rows, cosines, np.zeros(len(rows), np.float32), n, considered, strategy)
+    # Candidates: the best of each channel, then both scores for every one of them.
+    pool = max(k, KEYWORD_CANDIDATES)
+    keyword_rows = np.argsort(-bm25_all, kind="stable")[:pool]
+    keyword_rows = keyword_rows[bm25_all[keyword_rows] > 0]
+    if request.mode == "keyword":
+        rows = keyword_rows
+    else:
+        best_vector = rows[np.argsort(-cosines, kind="stable")[:pool]] if len(rows) else rows
+        rows = np.unique(np.concatenate([best_vector, keyword_rows]))
+    vectors = coll.features.vectors
+    if query_vector is not None and vectors.shape[1] == len(query_vector) and len(rows):
+        cosines = vectors[rows] @ query_vector.astype(np.float32)
+    else:
+        cosines = np.zeros(len(rows), dtype=np.float32)
+    considered = max(considered, len(rows))
+    t = timer.add("vector", t)
+    return _Channel(rows, cosines, bm25_all[rows], n, considered, strategy)
+
+
+def _collapse(
+    top: Sequence[Scored], loaded: Mapping[str, LoadedCollection], limit: int
+) -> list[tuple[Scored, list[Scored], list[Scored]]]:
+    """One entry per playbook (its best-placed version), older versions and
+    near-duplicates (same normalised name or near-identical vector) folded under it."""
+    out: list[tuple[Scored, list[Scored], list[Scored]]] = []
+    by_group: dict[tuple[str, str], int] = {}
+    for s in top:
+        c = s.candidate
+        group = (c.collection, c.playbook_id)
+        if group in by_group:
+            out[by_group[group]][1].append(s)
+            continue
+        f = loaded[c.collection].features
+        dup_of = None
+        for i, (head, _, _) in enumerate(out):
+            h = head.candidate
+            if h.collection != c.collection:
+                continue
+            same_name = f.normalised_names[h.row] == f.normalised_names[c.row]
+            close = (
+                f.vectors.shape[1] > 0
+                and float(f.vectors[h.row] @ f.vectors[c.row]) >= NEAR_DUPLICATE_COSINE
+            )
+            if same_name or close:
+                dup_of = i
+                break
+        if dup_of is not None:
+            out[dup_of][2].append(s)
+            by_group[group] = dup_of
+            continue
+        if len(out) >= limit:
+            continue
+        by_group[group] = len(out)
+        out.append((s, [], []))
+    return out
 
 
 def run_search(
@@ -60,39 +258,90 @@ def run_search(
     request: SearchRequest,
     tenant: str,
     clock: Callable[[], float] = time.time,
+    fusion: str = DEFAULT_FUSION,
 ) -> dict[str, Any]:
     """The response body of one search (see :mod:`serve.responses` for a result's shape)."""
     started = time.perf_counter()
-    query_vector = embedder.embed_one(request.query)
-    k = max(request.limit * CANDIDATES_PER_RESULT, MIN_CANDIDATES)
-    candidates: list[Candidate] = []
-    total = 0
+    timer = _Timer()
     loaded: dict[str, LoadedCollection] = {}
     for name in searched_collections(tenant):
         coll = generation.collection(name)
-        if coll is None:
-            continue
-        loaded[name] = coll
-        selection = select_rows(generation, coll, request.filters)
-        total += len(selection)
-        candidates.extend(_candidates(coll, coll.search(query_vector, k, selection)))
-    top = rank(candidates, clock())[: request.limit]
+        if coll is not None:
+            loaded[name] = coll
+    vocabulary = frozenset().union(*(c.features.vocabulary for c in loaded.values()))
+    intent = parse_intent(request.query, vocabulary)
+    # Typo correction against the snapshot's words (the largest collection's vocabulary).
+    corrections: dict[str, str] = {}
+    terms: list[str] = []
+    if request.mode != "vector" and loaded:
+        biggest = max(loaded.values(), key=lambda c: c.rows).features.keyword
+        terms, corrections = biggest.query_terms(intent.expanded_query(request.query), _LEXICON)
+    idf = shared_idf([c.features.keyword for c in loaded.values()], terms)
+    query_vector: np.ndarray | None = None
+    t = time.perf_counter()
+    if request.mode != "keyword":
+        text = request.query
+        if request.mode == "hybrid":
+            text = intent.expanded_query(_apply_corrections(request.query, corrections, loaded))
+        query_vector = np.asarray(embedder.embed_one(text), dtype=np.float32).reshape(-1)
+    timer.add("embed", t)
+
+    channels = {
+        name: _collection_channel(coll, generation, request, query_vector, terms, idf, timer)
+        for name, coll in loaded.items()
+    }
+    t = time.perf_counter()
+    # Fuse over every candidate of both collections at once (one normalisation).
+    owners = [(loaded[name], ch) for name, ch in channels.items() if len(ch.rows)]
+    cosines = np.concatenate([ch.cosines for _, ch in owners]) if owners else np.zeros(0)
+    bm25 = np.concatenate([ch.bm25 for _, ch in owners]) if owners else np.zeros(0)
+    if request.mode == "vector":
+        relevance: np.ndarray | None = None
+    elif request.mode == "keyword":
+        relevance = normalise_keyword(bm25)
+    else:
+        relevance = fuse(cosines, bm25, fusion)
+    keyword_norm = normalise_keyword(bm25)
+    candidates: list[Candidate] = []
+    i = 0
+    for coll, ch in owners:
+        kw = coll.features.keyword
+        for r in ch.rows:
+            row = int(r)
+            if relevance is None:
+                candidates.append(_candidate(coll, row, float(cosines[i])))
+            else:
+                adjust = intent_adjustments(coll, row, intent) if request.mode == "hybrid" else {}
+                candidates.append(_candidate(
+                    coll, row, float(cosines[i]), float(relevance[i]), float(keyword_norm[i]),
+                    kw.coverage(row, terms), adjust,
+                ))
+            i += 1
+    ranked = rank(candidates, clock())
+    if request.versions == "all":
+        entries = [(s, [], []) for s in ranked[: request.limit]]
+    else:
+        entries = _collapse(ranked, loaded, request.limit)
     records: dict[tuple[str, int], dict[str, Any]] = {}
     for name, coll in loaded.items():
-        rows = [s.candidate.row for s in top if s.candidate.collection == name]
+        rows = [e[0].candidate.row for e in entries if e[0].candidate.collection == name]
         records.update(((name, r), rec) for r, rec in zip(rows, coll.records(rows), strict=True))
-    results = [
-        shape_result(
-            i,
-            s,
-            records[(s.candidate.collection, s.candidate.row)],
-            loaded[s.candidate.collection].newest_visible.get(s.candidate.playbook_id),
-            request.filters,
-            request.query,
-            request.explain,
+    results = []
+    for i, (s, older, similar) in enumerate(entries, start=1):
+        c = s.candidate
+        coll = loaded[c.collection]
+        result = shape_result(
+            i, s, records[(c.collection, c.row)], coll.newest_visible.get(c.playbook_id),
+            request.filters, request.query, request.explain, intent,
         )
-        for i, s in enumerate(top, start=1)
-    ]
+        if request.versions == "best":
+            newest = coll.newest_visible.get(c.playbook_id)
+            result["older_versions"] = [version_entry(o, newest) for o in older]
+            result["similar"] = [version_entry(d, None, with_id=True) for d in similar]
+        results.append(result)
+    timer.add("score", t)
+    total = sum(ch.filter_rows for ch in channels.values())
+    strategies = {ch.strategy for ch in channels.values() if ch.filter_rows}
     return {
         "query": request.query,
         "tenant": tenant,
@@ -100,4 +349,29 @@ def run_search(
         "results": results,
         "total_candidates": total,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
+        "match": match_quality(entries[0][0] if entries else None, request.mode),
+        "intent": {**intent.to_dict(), "corrections": corrections},
+        "retrieval": {
+            "mode": request.mode,
+            "fusion": fusion if request.mode == "hybrid" else None,
+            "versions": request.versions,
+            "filter_rows": total,
+            "candidates_considered": sum(ch.considered for ch in channels.values()),
+            "strategy": "overfetch" if "overfetch" in strategies else "exact_subset",
+        },
+        "timings_ms": timer.to_dict(),
     }
+
+
+def _apply_corrections(
+    query: str, corrections: Mapping[str, str], loaded: Mapping[str, LoadedCollection]
+) -> str:
+    """The query with misspelt words replaced by the snapshot word they most likely mean."""
+    if not corrections:
+        return query
+    surface = max(loaded.values(), key=lambda c: c.rows).features.keyword.surface
+    words = []
+    for w in query.split():
+        fixed = corrections.get(stem(w.lower()))
+        words.append(surface.get(fixed, fixed) if fixed else w)
+    return " ".join(words)

@@ -165,6 +165,8 @@ def test_unknown_fields_error_lists_the_known_ones(client: TestClient) -> None:
         "filters",
         "explain",
         "tenant_id",
+        "versions",
+        "mode",
     ]
 
 

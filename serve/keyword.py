@@ -1,0 +1,269 @@
+"""The keyword channel: BM25 over a collection's text fields, built once per generation.
+
+Fields and weights (a weighted term frequency, "BM25F-lite")::
+
+    name 3.0   playbook_id 2.0   resource_types 2.0   keywords 1.5   step_names 1.5
+    description 1.0   use_cases 1.0   cloud_provider 1.0   purpose 0.5
+    parameter_names 0.5   step details (explain plan) 0.5
+
+Tokens (:func:`tokens`): lowercase words, lightly stemmed (``stopped`` -> ``stop``,
+``policies`` -> ``policy``). Identifiers are kept whole *and* split: ``rds::instance`` ->
+``rds::instance``, ``rds``, ``instance``; ``StopDBInstance`` -> ``stopdbinstance``,
+``stop``, ``db``, ``instance``; ``EC2.10`` -> ``ec2.10``, ``ec2``, ``10``; so an
+identifier in a query matches exactly (whole token, high IDF) while its parts still match
+loosely.
+
+:meth:`KeywordIndex.correct` maps a query word missing from the vocabulary to the most
+frequent vocabulary word within one edit (two for words of 8+ letters), so ``gaurdduty``
+-> ``guardduty``. Per query the cost is one numpy add per query term over precomputed
+per-term (doc, weight) arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+K1 = 1.2
+B = 0.75
+FIELD_WEIGHTS: Mapping[str, float] = {
+    "name": 3.0,
+    "playbook_id": 2.0,
+    "resource_types": 2.0,
+    "keywords": 1.5,
+    "step_names": 1.5,
+    "description": 1.0,
+    "use_cases": 1.0,
+    "cloud_provider": 1.0,
+    "purpose": 0.5,
+    "parameter_names": 0.5,
+    "step_details": 0.5,
+}
+STOPWORDS = frozenset(
+    "a an the and or of to in on for from with by at as is are be it its this that these "
+    "those my our your we i me us you they them their there here so into onto over under "
+    "up down out off all any some can could should would will how what when where which "
+    "who why do does did not no yes if then than just get got via per each every both "
+    "need needs want wants using use used one two".split()
+)
+_RAW = re.compile(r"[A-Za-z0-9]+(?:(?:::|[:./_-])[A-Za-z0-9]+)*")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_VOWEL = re.compile(r"[aeiouy]")
+
+
+def stem(word: str) -> str:
+    """A light, consistent suffix stripper (both documents and queries go through it)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix):
+            base = word[: -len(suffix)]
+            if len(base) >= 3 and _VOWEL.search(base):
+                if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+                    base = base[:-1]
+                return base[:-1] if base.endswith("e") and len(base) > 3 else base
+            return word
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def tokens(
+    text: str, keep_stopwords: bool = False, surface: Counter[tuple[str, str]] | None = None
+) -> list[str]:
+    """Index/query tokens of ``text`` (see the module docstring); ``surface`` counts
+    (stem, word as written) pairs when given."""
+    out: list[str] = []
+    for raw in _RAW.findall(text):
+        lower = raw.lower()
+        parts = [p.lower() for p in _CAMEL.findall(raw)]
+        compound = len(parts) > 1
+        if compound:
+            out.append(lower)  # the identifier as a whole
+        for p in parts:
+            if not keep_stopwords and p in STOPWORDS:
+                continue
+            stemmed = stem(p)
+            out.append(stemmed)
+            if surface is not None and stemmed != p:
+                surface[(stemmed, p)] += 1
+    return out
+
+
+def _list(value: Any) -> list[str]:
+    return [str(v) for v in value or []]
+
+
+def _step_details(explain_plan_json: str | None) -> list[str]:
+    if not explain_plan_json:
+        return []
+    try:
+        plan = json.loads(explain_plan_json)
+    except ValueError:
+        return []
+    plan = plan.get("explain_plan", plan) if isinstance(plan, dict) else {}
+    steps = plan.get("what_happens") or [] if isinstance(plan, dict) else []
+    return [str(s.get("details") or "") for s in steps if isinstance(s, dict)]
+
+
+def document_fields(row: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The text of each indexed field of one Parquet row (missing columns are empty)."""
+    return {
+        "name": [str(row.get("name") or "")],
+        "playbook_id": [str(row.get("playbook_id") or "").replace("-", " ")],
+        "resource_types": _list(row.get("resource_types")),
+        "keywords": _list(row.get("keywords")),
+        "step_names": _list(row.get("step_names")),
+        "description": [str(row.get("description") or "")],
+        "use_cases": _list(row.get("use_cases")),
+        "cloud_provider": _list(row.get("cloud_provider")),
+        "purpose": [str(row.get("purpose") or "")],
+        "parameter_names": _list(row.get("parameter_names")),
+        "step_details": _step_details(row.get("explain_plan_json")),
+    }
+
+
+def _edits1(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserts = {a + c + b for a, b in splits for c in letters}
+    return deletes | swaps | replaces | inserts
+
+
+@dataclass(frozen=True)
+class KeywordHits:
+    """BM25 scores for every row (0 where nothing matched) and the query terms used."""
+
+    scores: np.ndarray  # float32, one per row
+    terms: tuple[str, ...]
+    corrections: Mapping[str, str]
+
+
+class KeywordIndex:
+    """An immutable BM25 index over one collection's rows (row i == Parquet row i)."""
+
+    def __init__(self, docs: Sequence[Mapping[str, list[str]]]) -> None:
+        self.rows = len(docs)
+        tf: dict[str, dict[int, float]] = defaultdict(dict)
+        lengths = np.zeros(self.rows, dtype=np.float64)
+        # words per row as written (unstemmed), for typo correction and evidence
+        self.doc_terms: list[frozenset[str]] = []
+        forms: Counter[tuple[str, str]] = Counter()
+        for i, doc in enumerate(docs):
+            counts: Counter[str] = Counter()
+            for fieldname, texts in doc.items():
+                weight = FIELD_WEIGHTS.get(fieldname, 0.0)
+                if not weight:
+                    continue
+                for text in texts:
+                    for t in tokens(text, surface=forms):
+                        counts[t] += weight
+            for t, c in counts.items():
+                tf[t][i] = c
+            lengths[i] = sum(counts.values())
+            self.doc_terms.append(frozenset(counts))
+        avgdl = float(lengths.mean()) if self.rows else 1.0
+        norm = K1 * (1 - B + B * lengths / max(avgdl, 1e-9))
+        self.df: dict[str, int] = {t: len(d) for t, d in tf.items()}
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for t, d in tf.items():
+            idx = np.fromiter(d.keys(), dtype=np.int64, count=len(d))
+            f = np.fromiter(d.values(), dtype=np.float64, count=len(d))
+            # the term-frequency part only: IDF is applied per query (see search), so that
+            # several collections searched together share one IDF
+            w = f * (K1 + 1) / (f + norm[idx])
+            self._postings[t] = (idx, w.astype(np.float32))
+        self.vocabulary = frozenset(self._postings)
+        # stem -> its most common written form (to put a corrected word back into a query)
+        self.surface: dict[str, str] = {}
+        for (stemmed, word), _n in sorted(forms.items(), key=lambda x: (-x[1], x[0])):
+            self.surface.setdefault(stemmed, word)
+        self._by_length: dict[int, list[str]] = defaultdict(list)
+        for t in self.vocabulary:
+            if t.isalpha():
+                self._by_length[len(t)].append(t)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> KeywordIndex:
+        return cls([document_fields(r) for r in rows])
+
+    def correct(self, term: str, prefer: frozenset[str] = frozenset()) -> str | None:
+        """The vocabulary word ``term`` most likely misspells, or None (see module doc)."""
+        if term in self._postings or len(term) < 3 or not term.isalpha() or term in prefer:
+            return None
+        candidates = _edits1(term) & self.vocabulary
+        if len(term) <= 4:  # short words: only a correction into the known lexicon
+            candidates &= prefer
+        if not candidates and len(term) >= 8:
+            near = {e2 for e1 in _edits1(term) for e2 in _edits1(e1)
+                    if abs(len(e2) - len(term)) <= 2}
+            candidates = near & self.vocabulary
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: (c in prefer, self.df.get(c, 0), c))
+
+    def query_terms(
+        self, text: str, prefer: frozenset[str] = frozenset()
+    ) -> tuple[list[str], dict[str, str]]:
+        """The index terms of a query, with typo corrections applied (and reported)."""
+        out: list[str] = []
+        fixed: dict[str, str] = {}
+        for t in tokens(text):
+            if t in self._postings:
+                out.append(t)
+                continue
+            c = self.correct(t, prefer)
+            if c is not None:
+                fixed[t] = c
+                out.append(c)
+            else:
+                out.append(t)
+        return out, fixed
+
+    def search(self, terms: Sequence[str], idf: Mapping[str, float] | None = None) -> np.ndarray:
+        """BM25 score of every row for ``terms`` (repeated terms count once). ``idf``
+        gives each term's IDF (:func:`shared_idf` over every collection searched);
+        by default this collection's own."""
+        scores = np.zeros(self.rows, dtype=np.float32)
+        for t in dict.fromkeys(terms):
+            posting = self._postings.get(t)
+            if posting is None:
+                continue
+            idx, w = posting
+            scores[idx] += w * (idf[t] if idf is not None else self.idf(t))
+        return scores
+
+    def coverage(self, row: int, terms: Sequence[str]) -> float:
+        """Share of distinct ``terms`` present in ``row`` (keyword evidence for a match)."""
+        distinct = set(terms)
+        if not distinct:
+            return 0.0
+        return len(distinct & self.doc_terms[row]) / len(distinct)
+
+    def idf(self, term: str) -> float:
+        return bm25_idf(self.rows, self.df.get(term, 0))
+
+
+def bm25_idf(rows: int, df: int) -> float:
+    return math.log(1 + (rows - df + 0.5) / (df + 0.5))
+
+
+def shared_idf(indexes: Sequence[KeywordIndex], terms: Iterable[str]) -> dict[str, float]:
+    """IDF of each term over several collections taken as one corpus (so scores from
+    the library and a small tenant collection are comparable)."""
+    rows = sum(i.rows for i in indexes)
+    return {t: bm25_idf(rows, sum(i.df.get(t, 0) for i in indexes)) for t in set(terms)}
