@@ -104,6 +104,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_snapshots.register(sub)
     cli_analytics.register(sub)
+    from serve import tokens as serve_tokens
+
+    serve_tokens.register_cli(sub)
     return parser
 
 
@@ -208,12 +211,18 @@ def _cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    from serve import tokens as serve_tokens
+
+    return int(serve_tokens.run_cli(args) or 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search,
                 "snapshots": cli_snapshots.run, "sql": cli_analytics.cmd_sql,
-                "stats": cli_analytics.cmd_stats}
+                "stats": cli_analytics.cmd_stats, "token": _cmd_token}
     try:
         return handlers[args.command](args)
     except PromotionRefused as exc:

@@ -20,32 +20,46 @@ from serve.request import MODES
 def register(sub: Any) -> None:
     """Add the ``eval`` command to the ``playbooks`` sub-parsers."""
     p = sub.add_parser(
-        "eval", help="relevance metrics (NDCG/Recall/MRR@10) of labelled queries",
+        "eval",
+        help="relevance metrics (NDCG/Recall/MRR@10) of labelled queries",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run each labelled query (JSONL: query, filters, relevant, tenant) "
-                    "through the server's search path and print NDCG@10, Recall@10, MRR@10, "
-                    "the zero-result rate and the no-match hit / false-fire rates, overall, "
-                    "per kind and per query. The metrics are saved to a file; the previous "
-                    "run's numbers in that file are shown for comparison.",
+        "through the server's search path and print NDCG@10, Recall@10, MRR@10, "
+        "the zero-result rate and the no-match hit / false-fire rates, overall, "
+        "per kind and per query. The metrics are saved to a file; the previous "
+        "run's numbers in that file are shown for comparison.",
         epilog="examples:\n"
-               "  playbooks eval bench/relevance/real_runbooks.jsonl --store /tmp/rel-real\n"
-               "  playbooks eval bench/relevance/tenant_scenarios.jsonl --store /tmp/samples "
-               "--mode vector --out /tmp/results.jsonl",
+        "  playbooks eval bench/relevance/real_runbooks.jsonl --store /tmp/rel-real\n"
+        "  playbooks eval bench/relevance/tenant_scenarios.jsonl --store /tmp/samples "
+        "--mode vector --out /tmp/results.jsonl",
     )
     p.add_argument("queries", metavar="QUERIES.jsonl")
     p.add_argument("--store", help="store root (folder or s3://...) [env PLAYBOOKS_STORE]")
     p.add_argument("--endpoint-url", dest="endpoint_url", help="S3 endpoint URL")
     p.add_argument("--manifest", help="evaluate this manifest instead of CURRENT's")
-    p.add_argument("--tenant", help="search as this tenant when a line gives none "
-                                    "(default: the library only)")
-    p.add_argument("--out", metavar="RESULTS.jsonl",
-                   help="write per query the input object plus 'ranked'")
-    p.add_argument("--mode", choices=MODES, default="hybrid",
-                   help="channels: hybrid (default), vector (the spec's approach), keyword")
-    p.add_argument("--fusion", choices=FUSIONS, default=DEFAULT_FUSION,
-                   help=f"how hybrid combines the channels (default {DEFAULT_FUSION})")
-    p.add_argument("--metrics", metavar="FILE",
-                   help="metrics file (default: <queries dir>/results/<name>-<mode>.json)")
+    p.add_argument(
+        "--tenant", help="search as this tenant when a line gives none (default: the library only)"
+    )
+    p.add_argument(
+        "--out", metavar="RESULTS.jsonl", help="write per query the input object plus 'ranked'"
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="hybrid",
+        help="channels: hybrid (default), vector (the spec's approach), keyword",
+    )
+    p.add_argument(
+        "--fusion",
+        choices=FUSIONS,
+        default=DEFAULT_FUSION,
+        help=f"how hybrid combines the channels (default {DEFAULT_FUSION})",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="metrics file (default: <queries dir>/results/<name>-<mode>.json)",
+    )
     p.add_argument("--summary-only", action="store_true", help="omit the per-query lines")
 
 
@@ -53,8 +67,11 @@ def metrics_path(args: argparse.Namespace) -> Path:
     if args.metrics:
         return Path(args.metrics)
     q = Path(args.queries)
-    suffix = args.mode if args.mode != "hybrid" or args.fusion == DEFAULT_FUSION else (
-        f"hybrid-{args.fusion}")
+    suffix = (
+        args.mode
+        if args.mode != "hybrid" or args.fusion == DEFAULT_FUSION
+        else (f"hybrid-{args.fusion}")
+    )
     return q.parent / "results" / f"{q.stem}-{suffix}.json"
 
 
@@ -64,28 +81,43 @@ def run(args: argparse.Namespace) -> int:
     from serve import evaluate
     from serve.local import LocalSearcher
 
-    overrides = {k: str(getattr(args, k)) for k in ("store", "endpoint_url", "manifest")
-                 if getattr(args, k, None)}
+    overrides = {
+        k: str(getattr(args, k))
+        for k in ("store", "endpoint_url", "manifest")
+        if getattr(args, k, None)
+    }
     settings = load_settings(overrides)
     if args.tenant is not None and not is_valid_tenant(args.tenant):
-        print(f"playbooks eval: error: tenant {args.tenant!r} is not a valid tenant id",
-              file=sys.stderr)
+        print(
+            f"playbooks eval: error: tenant {args.tenant!r} is not a valid tenant id",
+            file=sys.stderr,
+        )
         return 2
     queries = evaluate.load_queries(args.queries)
     searcher = LocalSearcher(settings)
     try:
         result = evaluate.run_eval(
-            searcher.generation, searcher.embedder, settings, queries,
-            mode=args.mode, tenant=args.tenant, fusion=args.fusion,
+            searcher.generation,
+            searcher.embedder,
+            settings,
+            queries,
+            mode=args.mode,
+            tenant=args.tenant,
+            fusion=args.fusion,
         )
         manifest_id = searcher.generation.manifest_id
     finally:
         searcher.close()
     if args.out:
         evaluate.write_results(result, args.out)
-    meta = {"queries_file": str(args.queries), "mode": args.mode,
-            "fusion": args.fusion if args.mode == "hybrid" else None,
-            "store": settings.store, "manifest_id": manifest_id, "tenant": args.tenant}
+    meta = {
+        "queries_file": str(args.queries),
+        "mode": args.mode,
+        "fusion": args.fusion if args.mode == "hybrid" else None,
+        "store": settings.store,
+        "manifest_id": manifest_id,
+        "tenant": args.tenant,
+    }
     path = metrics_path(args)
     previous = evaluate.save_metrics(result, path, meta)
     print(evaluate.render(result, meta, previous, per_query=not args.summary_only))

@@ -61,6 +61,7 @@ from serve.querylog import QueryLog, search_record
 from serve.request import SearchRequest, parse_search_request, read_json_body
 from serve.search import run_search
 from serve.stats_route import StatsCache, api_stats
+from serve.write_api import WRITE_ROUTES, close_write_path, setup_write_path
 
 log = logging.getLogger("serve.app")
 
@@ -122,6 +123,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await run_in_threadpool(close_write_path, app)
         if poll is not None:
             poll.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -259,7 +261,7 @@ def create_app(
     holder: dict[str, Starlette] = {}
     app_metrics = Metrics(lambda: _served_manifest(holder["app"]))
     app = Starlette(
-        routes=ROUTES,
+        routes=[*ROUTES, *WRITE_ROUTES],
         middleware=[Middleware(RequestContext, metrics=app_metrics)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         lifespan=_lifespan,
@@ -294,6 +296,7 @@ def create_app(
         max_query_chars=settings.max_query_chars,
         max_filter_values=settings.max_filter_values,
     )
+    setup_write_path(app, settings)
     return app
 
 

@@ -83,8 +83,7 @@ def load_queries(path: Path | str) -> list[dict[str, Any]]:
         except ValueError as exc:
             raise InvalidParameter(f"{path}:{n}: not valid JSON ({exc})", line=n) from None
         if not isinstance(q, dict) or not isinstance(q.get("query"), str):
-            raise InvalidParameter(f"{path}:{n}: expected an object with a string 'query'",
-                                   line=n)
+            raise InvalidParameter(f"{path}:{n}: expected an object with a string 'query'", line=n)
         if not isinstance(q.get("relevant", {}), dict):
             raise InvalidParameter(f"{path}:{n}: 'relevant' must be an object", line=n)
         q.setdefault("id", f"line{n}")
@@ -121,23 +120,37 @@ def check_expectations(
         checks.append({"check": name, "ok": bool(ok), "detail": detail})
 
     if "first" in expect:
-        check("first", top is not None and top["playbook_id"] == expect["first"],
-              f"first is {top['playbook_id'] if top else None}, expected {expect['first']}")
+        check(
+            "first",
+            top is not None and top["playbook_id"] == expect["first"],
+            f"first is {top['playbook_id'] if top else None}, expected {expect['first']}",
+        )
     if "first_version" in expect:
-        check("first_version", top is not None and top["version"] == expect["first_version"],
-              f"first version {top['version'] if top else None}")
+        check(
+            "first_version",
+            top is not None and top["version"] == expect["first_version"],
+            f"first version {top['version'] if top else None}",
+        )
     if "first_source" in expect:
-        check("first_source", top is not None and top["source"] == expect["first_source"],
-              f"first source {top['source'] if top else None}")
+        check(
+            "first_source",
+            top is not None and top["source"] == expect["first_source"],
+            f"first source {top['source'] if top else None}",
+        )
     if "older_versions_of_first" in expect:
         got = [v["version"] for v in (top or {}).get("older_versions", [])]
-        check("older_versions_of_first", got == list(expect["older_versions_of_first"]),
-              f"older versions {got}")
+        check(
+            "older_versions_of_first",
+            got == list(expect["older_versions_of_first"]),
+            f"older versions {got}",
+        )
     everywhere = {r["playbook_id"] for r in results} | {
         s["playbook_id"] for r in results for s in r.get("similar", [])
     }
     for pid in expect.get("absent", []):
-        check("absent", pid not in everywhere, f"{pid} {'present' if pid in everywhere else 'absent'}")
+        check(
+            "absent", pid not in everywhere, f"{pid} {'present' if pid in everywhere else 'absent'}"
+        )
     collections = {r["collection"] for r in results}
     for coll in expect.get("absent_collections", []):
         check("absent_collection", coll not in collections, f"{coll} in {sorted(collections)}")
@@ -174,10 +187,12 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "zero_result_rate": _mean(float(not r["ranked"]) for r in answerable),
         "zero_result_rate_all": _mean(float(not r["ranked"]) for r in rows),
         "no_match_hit_rate": _mean(float(r["match"] == "none") for r in unanswerable)
-        if unanswerable else None,
+        if unanswerable
+        else None,
         "no_match_false_fire_rate": _mean(float(r["match"] == "none") for r in answerable),
         "not_confident_on_no_answer": _mean(float(not r["confident"]) for r in unanswerable)
-        if unanswerable else None,
+        if unanswerable
+        else None,
         "not_confident_on_answerable": _mean(float(not r["confident"]) for r in answerable),
         "expectations_held": f"{sum(c['ok'] for c in checks)}/{len(checks)}" if checks else None,
         "latency_ms_p50": _percentile([r["took_ms"] for r in rows], 50),
@@ -256,8 +271,21 @@ def save_metrics(run: EvalRun, path: Path | str, meta: Mapping[str, Any]) -> dic
         "by_kind": run.by_kind,
         "previous_overall": (previous or {}).get("overall"),
         "per_query": [
-            {k: r.get(k) for k in ("id", "kind", "query", "ndcg@10", "recall@10", "mrr@10",
-                                   "match", "ranked", "checks") if k in r}
+            {
+                k: r.get(k)
+                for k in (
+                    "id",
+                    "kind",
+                    "query",
+                    "ndcg@10",
+                    "recall@10",
+                    "mrr@10",
+                    "match",
+                    "ranked",
+                    "checks",
+                )
+                if k in r
+            }
             for r in run.rows
         ],
     }
@@ -265,8 +293,26 @@ def save_metrics(run: EvalRun, path: Path | str, meta: Mapping[str, Any]) -> dic
     return previous
 
 
-_COLUMNS = ("ndcg@10", "recall@10", "mrr@10", "zero_result_rate", "no_match_hit_rate",
-            "no_match_false_fire_rate", "expectations_held")
+_COLUMNS = (
+    "ndcg@10",
+    "recall@10",
+    "mrr@10",
+    "zero_result_rate",
+    "no_match_hit_rate",
+    "no_match_false_fire_rate",
+    "expectations_held",
+)
+
+
+_LABELS = {
+    "ndcg@10": "NDCG@10",
+    "recall@10": "Recall@10",
+    "mrr@10": "MRR@10",
+    "zero_result_rate": "zero-res",
+    "no_match_hit_rate": "nomatch-hit",
+    "no_match_false_fire_rate": "false-fire",
+    "expectations_held": "expect-ok",
+}
 
 
 def _cell(v: Any) -> str:
@@ -275,31 +321,42 @@ def _cell(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def render(run: EvalRun, meta: Mapping[str, Any], previous: Mapping[str, Any] | None,
-           per_query: bool = True) -> str:
+def render(
+    run: EvalRun,
+    meta: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    per_query: bool = True,
+) -> str:
     """The table the CLI prints: overall (with the previous run), per kind, per query."""
-    lines = [f"{meta.get('queries_file', '')}  mode={meta.get('mode')}  "
-             f"fusion={meta.get('fusion')}  manifest={meta.get('manifest_id')}", ""]
-    header = f"{'':<22}" + "".join(f"{c:>14}" for c in _COLUMNS)
+    lines = [
+        f"{meta.get('queries_file', '')}  mode={meta.get('mode')}  "
+        f"fusion={meta.get('fusion')}  manifest={meta.get('manifest_id')}",
+        "",
+    ]
+    header = f"{'':<22}" + "".join(f"{_LABELS[c]:>14}" for c in _COLUMNS)
     lines.append(header)
-    lines.append(f"{'overall':<22}" + "".join(f"{_cell(run.overall.get(c)):>14}"
-                                             for c in _COLUMNS))
+    lines.append(f"{'overall':<22}" + "".join(f"{_cell(run.overall.get(c)):>14}" for c in _COLUMNS))
     prev = (previous or {}).get("overall")
     if prev:
-        lines.append(f"{'previous run':<22}" + "".join(f"{_cell(prev.get(c)):>14}"
-                                                      for c in _COLUMNS))
+        lines.append(
+            f"{'previous run':<22}" + "".join(f"{_cell(prev.get(c)):>14}" for c in _COLUMNS)
+        )
     for kind, s in run.by_kind.items():
         label = f"{kind} ({s['queries']})"
         lines.append(f"{label:<22}" + "".join(f"{_cell(s.get(c)):>14}" for c in _COLUMNS))
-    lines.append(f"latency ms p50 {run.overall['latency_ms_p50']}  "
-                 f"p95 {run.overall['latency_ms_p95']}")
+    lines.append(
+        f"latency ms p50 {run.overall['latency_ms_p50']}  p95 {run.overall['latency_ms_p95']}"
+    )
     if per_query:
-        lines += ["", f"{'id':<8} {'kind':<17} {'ndcg':>6} {'rec':>5} {'mrr':>5} "
-                      f"{'match':<5}  query -> top 3"]
+        lines += [
+            "",
+            f"{'id':<8} {'kind':<17} {'ndcg':>6} {'rec':>5} {'mrr':>5} "
+            f"{'match':<5}  query -> top 3",
+        ]
         for r in run.rows:
             failed = [c["detail"] for c in r.get("checks", []) if not c["ok"]]
             lines.append(
-                f"{str(r.get('id')):<8} {str(r.get('kind', '-')):<17} {r['ndcg@10']:>6.3f} "
+                f"{r.get('id')!s:<8} {r.get('kind', '-')!s:<17} {r['ndcg@10']:>6.3f} "
                 f"{r['recall@10']:>5.2f} {r['mrr@10']:>5.2f} {r['match']:<5}  "
                 f"{r['query'][:48]!r} -> {', '.join(r['ranked'][:3])}"
                 + (f"  FAILED: {'; '.join(failed)}" if failed else "")

@@ -20,8 +20,17 @@ from serve.intent import name_verbs
 from serve.keyword import KeywordIndex, document_fields
 
 _TEXT_COLUMNS = (
-    "playbook_id", "name", "description", "purpose", "keywords", "use_cases",
-    "cloud_provider", "resource_types", "step_names", "parameter_names", "explain_plan_json",
+    "playbook_id",
+    "name",
+    "description",
+    "purpose",
+    "keywords",
+    "use_cases",
+    "cloud_provider",
+    "resource_types",
+    "step_names",
+    "parameter_names",
+    "explain_plan_json",
 )
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -59,8 +68,10 @@ def collection_features(table: pa.Table) -> CollectionFeatures:
         vectors=vectors,
         providers=providers,
         resource_types=types,
-        verbs=tuple(name_verbs(nm, str(r.get("playbook_id") or "")) for nm, r in
-                    zip(names, rows, strict=True)),
+        verbs=tuple(
+            name_verbs(nm, str(r.get("playbook_id") or ""))
+            for nm, r in zip(names, rows, strict=True)
+        ),
         names=tuple(nm.lower() for nm in names),
         normalised_names=tuple(normalise_name(nm) for nm in names),
         vocabulary=frozenset(t for ts in types for t in ts),

@@ -32,12 +32,40 @@ from typing import Any
 
 # canonical action -> phrases that ask for it (lowercase, matched on word boundaries).
 ACTION_PHRASES: Mapping[str, tuple[str, ...]] = {
-    "stop": ("stop", "stops", "stopped", "stopping", "shut down", "shutdown", "shut off",
-             "shuts down", "turn off", "power off", "power down", "halt", "switch off",
-             "deallocate", "deallocated"),
-    "start": ("start", "starts", "started", "starting", "turn on", "power on", "power up",
-              "boot", "boot up", "bring back up", "bring up", "bring back", "spin up",
-              "switch on", "strat"),
+    "stop": (
+        "stop",
+        "stops",
+        "stopped",
+        "stopping",
+        "shut down",
+        "shutdown",
+        "shut off",
+        "shuts down",
+        "turn off",
+        "power off",
+        "power down",
+        "halt",
+        "switch off",
+        "deallocate",
+        "deallocated",
+    ),
+    "start": (
+        "start",
+        "starts",
+        "started",
+        "starting",
+        "turn on",
+        "power on",
+        "power up",
+        "boot",
+        "boot up",
+        "bring back up",
+        "bring up",
+        "bring back",
+        "spin up",
+        "switch on",
+        "strat",
+    ),
     "suspend": ("suspend", "suspended", "pause", "paused", "hibernate"),
     "resume": ("resume", "resumed", "unpause", "wake up"),
     "restart": ("restart", "reboot", "rebooted", "bounce", "hard reset", "reset", "recycle"),
@@ -45,15 +73,35 @@ ACTION_PHRASES: Mapping[str, tuple[str, ...]] = {
     "detach": ("detach", "detached", "unmount", "disassociate", "unhook"),
     "enable": ("enable", "enabled", "activate", "require", "enforce", "switch on"),
     "disable": ("disable", "disabled", "deactivate"),
-    "increase": ("increase", "grow", "raise", "scale up", "scale out", "add more",
-                 "more instances", "bump up", "expand", "incrase"),
-    "decrease": ("decrease", "reduce", "shrink", "lower", "scale down", "scale in",
-                 "fewer"),
+    "increase": (
+        "increase",
+        "grow",
+        "raise",
+        "scale up",
+        "scale out",
+        "add more",
+        "more instances",
+        "bump up",
+        "expand",
+        "incrase",
+    ),
+    "decrease": ("decrease", "reduce", "shrink", "lower", "scale down", "scale in", "fewer"),
     "add": ("add", "put"),
     "remove": ("remove", "strip", "get rid of", "take away", "unassign", "revoke"),
     "create": ("create", "provision", "make", "set up", "build", "kick off", "spin up"),
-    "delete": ("delete", "deleted", "destroy", "drop", "decommission", "terminate",
-               "clean up", "cleanup", "tear down", "get rid of", "release"),
+    "delete": (
+        "delete",
+        "deleted",
+        "destroy",
+        "drop",
+        "decommission",
+        "terminate",
+        "clean up",
+        "cleanup",
+        "tear down",
+        "get rid of",
+        "release",
+    ),
     "enter": ("enter", "move into", "put into", "into standby"),
     "exit": ("exit", "out of standby", "take out", "leave"),
     "copy_to": ("copy to", "push", "upload to", "copy onto", "send to"),
@@ -104,42 +152,104 @@ OPPOSITES: Mapping[str, frozenset[str]] = {
 }
 # Single words found in playbook names -> the canonical verbs they carry.
 NAME_VERBS: Mapping[str, str] = {
-    "stop": "stop", "shutdown": "stop", "halt": "stop", "deallocate": "stop",
-    "start": "start", "boot": "start",
-    "suspend": "suspend", "pause": "suspend", "resume": "resume",
-    "restart": "restart", "reboot": "restart", "reset": "restart",
-    "attach": "attach", "mount": "attach", "associate": "attach",
-    "detach": "detach", "unmount": "detach", "disassociate": "detach",
-    "enable": "enable", "activate": "enable", "require": "enable", "enforce": "enable",
-    "disable": "disable", "deactivate": "disable",
-    "increase": "increase", "grow": "increase", "expand": "increase",
-    "decrease": "decrease", "reduce": "decrease", "shrink": "decrease",
-    "add": "add", "remove": "remove", "revoke": "remove",
-    "create": "create", "provision": "create", "insert": "create",
-    "delete": "delete", "destroy": "delete", "terminate": "delete", "release": "delete",
-    "cleanup": "delete", "purge": "delete",
-    "enter": "enter", "exit": "exit",
-    "join": "join", "unjoin": "unjoin",
-    "install": "install", "import": "install", "uninstall": "uninstall",
-    "assign": "assign", "promote": "assign", "unassign": "unassign",
-    "encrypt": "encrypt", "decrypt": "decrypt",
+    "stop": "stop",
+    "shutdown": "stop",
+    "halt": "stop",
+    "deallocate": "stop",
+    "start": "start",
+    "boot": "start",
+    "suspend": "suspend",
+    "pause": "suspend",
+    "resume": "resume",
+    "restart": "restart",
+    "reboot": "restart",
+    "reset": "restart",
+    "attach": "attach",
+    "mount": "attach",
+    "associate": "attach",
+    "detach": "detach",
+    "unmount": "detach",
+    "disassociate": "detach",
+    "enable": "enable",
+    "activate": "enable",
+    "require": "enable",
+    "enforce": "enable",
+    "disable": "disable",
+    "deactivate": "disable",
+    "increase": "increase",
+    "grow": "increase",
+    "expand": "increase",
+    "decrease": "decrease",
+    "reduce": "decrease",
+    "shrink": "decrease",
+    "add": "add",
+    "remove": "remove",
+    "revoke": "remove",
+    "create": "create",
+    "provision": "create",
+    "insert": "create",
+    "delete": "delete",
+    "destroy": "delete",
+    "terminate": "delete",
+    "release": "delete",
+    "cleanup": "delete",
+    "purge": "delete",
+    "enter": "enter",
+    "exit": "exit",
+    "join": "join",
+    "unjoin": "unjoin",
+    "install": "install",
+    "import": "install",
+    "uninstall": "uninstall",
+    "assign": "assign",
+    "promote": "assign",
+    "unassign": "unassign",
+    "encrypt": "encrypt",
+    "decrypt": "decrypt",
 }
-_NAME_PAIRS = (("scale", "out", "increase"), ("scale", "up", "increase"),
-               ("scale", "in", "decrease"), ("scale", "down", "decrease"))
+_NAME_PAIRS = (
+    ("scale", "out", "increase"),
+    ("scale", "up", "increase"),
+    ("scale", "in", "decrease"),
+    ("scale", "down", "decrease"),
+)
 
 # Words that make "turn on/off" mean start/stop (a machine) rather than enable/disable.
 _MACHINE_WORDS = frozenset(
-    "vm vms instance instances server servers box boxes machine machines database db "
-    "databases cluster clusters node nodes".split()
+    [
+        "vm",
+        "vms",
+        "instance",
+        "instances",
+        "server",
+        "servers",
+        "box",
+        "boxes",
+        "machine",
+        "machines",
+        "database",
+        "db",
+        "databases",
+        "cluster",
+        "clusters",
+        "node",
+        "nodes",
+    ]
 )
 # An action word right after these is a noun or an alternative, not what is asked.
-_NOT_THE_ACTION = frozenset({"the", "a", "after", "instead", "of", "before", "without",
-                             "from", "its", "our", "than"})
+_NOT_THE_ACTION = frozenset(
+    {"the", "a", "after", "instead", "of", "before", "without", "from", "its", "our", "than"}
+)
 
 PROVIDER_WORDS: Mapping[str, str] = {
-    "aws": "aws", "amazon": "aws",
-    "azure": "azure", "microsoft": "azure", "entra": "azure",
-    "gcp": "gcp", "google": "gcp", "google cloud": "gcp",
+    "aws": "aws",
+    "amazon": "aws",
+    "azure": "azure",
+    "microsoft": "azure",
+    "entra": "azure",
+    "gcp": "gcp",
+    "google": "gcp",
+    "google cloud": "gcp",
 }
 # service alias -> (provider or "", resource types it names, in order of preference).
 SERVICES: Mapping[str, tuple[str, tuple[str, ...]]] = {
@@ -333,19 +443,41 @@ EXPANSIONS: Mapping[str, str] = {
     "sop": "standard operating procedure",
 }
 ENVIRONMENTS: Mapping[str, str] = {
-    "production": "production", "prod": "production", "live": "production",
-    "staging": "staging", "stage": "staging", "preprod": "staging",
-    "dev": "development", "development": "development", "sandbox": "development",
-    "test": "test", "qa": "test", "uat": "test",
+    "production": "production",
+    "prod": "production",
+    "live": "production",
+    "staging": "staging",
+    "stage": "staging",
+    "preprod": "staging",
+    "dev": "development",
+    "development": "development",
+    "sandbox": "development",
+    "test": "test",
+    "qa": "test",
+    "uat": "test",
 }
 SCHEDULES: Mapping[str, str] = {
-    "weekend": "weekend", "weekends": "weekend", "saturday": "weekend", "sunday": "weekend",
-    "friday": "weekend", "monday": "weekend",
-    "nightly": "nightly", "night": "nightly", "overnight": "nightly", "tonight": "nightly",
-    "nights": "nightly", "evening": "nightly",
-    "daily": "daily", "every day": "daily", "weekly": "weekly", "monthly": "monthly",
-    "business hours": "business_hours", "office hours": "business_hours",
-    "schedule": "scheduled", "scheduled": "scheduled", "cron": "scheduled",
+    "weekend": "weekend",
+    "weekends": "weekend",
+    "saturday": "weekend",
+    "sunday": "weekend",
+    "friday": "weekend",
+    "monday": "weekend",
+    "nightly": "nightly",
+    "night": "nightly",
+    "overnight": "nightly",
+    "tonight": "nightly",
+    "nights": "nightly",
+    "evening": "nightly",
+    "daily": "daily",
+    "every day": "daily",
+    "weekly": "weekly",
+    "monthly": "monthly",
+    "business hours": "business_hours",
+    "office hours": "business_hours",
+    "schedule": "scheduled",
+    "scheduled": "scheduled",
+    "cron": "scheduled",
 }
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[:./-][a-z0-9]+)*")
@@ -423,8 +555,12 @@ def _find_actions(words: list[str]) -> list[tuple[int, str]]:
     if "scale" in words:
         at = words.index("scale")
         rest = words[at + 1 : at + 5]
-        for word, action in (("down", "decrease"), ("in", "decrease"), ("up", "increase"),
-                             ("out", "increase")):
+        for word, action in (
+            ("down", "decrease"),
+            ("in", "decrease"),
+            ("up", "increase"),
+            ("out", "increase"),
+        ):
             if word in rest and not any(p == at for p, _ in found):
                 found.append((at, action))
                 break
@@ -433,8 +569,11 @@ def _find_actions(words: list[str]) -> list[tuple[int, str]]:
 
 def _main_action(words: list[str]) -> tuple[str | None, bool]:
     """The action asked for and whether the query is unambiguous about its direction."""
-    actions = [(i, a) for i, a in _find_actions(words)
-               if not set(words[max(i - 2, 0) : i]) & _NOT_THE_ACTION]
+    actions = [
+        (i, a)
+        for i, a in _find_actions(words)
+        if not set(words[max(i - 2, 0) : i]) & _NOT_THE_ACTION
+    ]
     if not actions:
         return None, False
     # The first directional verb (one with an opposite) leads; generic verbs follow.
@@ -506,20 +645,90 @@ def parse_intent(query: str, vocabulary: Iterable[str] = ()) -> Intent:
 
 
 _TYPE_PROVIDER_PREFIXES: Mapping[str, str] = {
-    **{s: "aws" for s in ("rds", "ec2", "s3", "lambda", "dynamodb", "sqs", "sns", "kms",
-                          "elasticache", "docdb", "autoscaling", "ecs", "eks", "cloudtrail",
-                          "guardduty", "cloudfront", "elbv2", "redshift", "athena",
-                          "codebuild", "ecr", "cognito", "secretsmanager", "efs", "fsx",
-                          "kinesis", "route53", "ssm", "emr", "mwaa", "opensearch", "macie",
-                          "kafka", "ses", "directconnect", "mgn", "drs", "cloudwatch",
-                          "cloudformation", "logs", "iam", "backup", "config",
-                          "kinesisanalytics")},
-    **{s: "azure" for s in ("storage", "keyvault", "network", "web", "automation",
-                            "operationalinsights", "sql", "aad", "security", "servicefabric",
-                            "apimanagement", "cache", "recoveryservices", "resources",
-                            "monitor", "containerregistry")},
-    **{s: "gcp" for s in ("container", "bigquery", "pubsub", "dataflow", "dataproc",
-                          "composer", "run", "cloudfunctions", "notebooks")},
+    **{
+        s: "aws"
+        for s in (
+            "rds",
+            "ec2",
+            "s3",
+            "lambda",
+            "dynamodb",
+            "sqs",
+            "sns",
+            "kms",
+            "elasticache",
+            "docdb",
+            "autoscaling",
+            "ecs",
+            "eks",
+            "cloudtrail",
+            "guardduty",
+            "cloudfront",
+            "elbv2",
+            "redshift",
+            "athena",
+            "codebuild",
+            "ecr",
+            "cognito",
+            "secretsmanager",
+            "efs",
+            "fsx",
+            "kinesis",
+            "route53",
+            "ssm",
+            "emr",
+            "mwaa",
+            "opensearch",
+            "macie",
+            "kafka",
+            "ses",
+            "directconnect",
+            "mgn",
+            "drs",
+            "cloudwatch",
+            "cloudformation",
+            "logs",
+            "iam",
+            "backup",
+            "config",
+            "kinesisanalytics",
+        )
+    },
+    **{
+        s: "azure"
+        for s in (
+            "storage",
+            "keyvault",
+            "network",
+            "web",
+            "automation",
+            "operationalinsights",
+            "sql",
+            "aad",
+            "security",
+            "servicefabric",
+            "apimanagement",
+            "cache",
+            "recoveryservices",
+            "resources",
+            "monitor",
+            "containerregistry",
+        )
+    },
+    **{
+        s: "gcp"
+        for s in (
+            "container",
+            "bigquery",
+            "pubsub",
+            "dataflow",
+            "dataproc",
+            "composer",
+            "run",
+            "cloudfunctions",
+            "notebooks",
+        )
+    },
 }
 
 

@@ -47,11 +47,95 @@ FIELD_WEIGHTS: Mapping[str, float] = {
     "step_details": 0.5,
 }
 STOPWORDS = frozenset(
-    "a an the and or of to in on for from with by at as is are be it its this that these "
-    "those my our your we i me us you they them their there here so into onto over under "
-    "up down out off all any some can could should would will how what when where which "
-    "who why do does did not no yes if then than just get got via per each every both "
-    "need needs want wants using use used one two".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "from",
+        "with",
+        "by",
+        "at",
+        "as",
+        "is",
+        "are",
+        "be",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "our",
+        "your",
+        "we",
+        "i",
+        "me",
+        "us",
+        "you",
+        "they",
+        "them",
+        "their",
+        "there",
+        "here",
+        "so",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "up",
+        "down",
+        "out",
+        "off",
+        "all",
+        "any",
+        "some",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "yes",
+        "if",
+        "then",
+        "than",
+        "just",
+        "get",
+        "got",
+        "via",
+        "per",
+        "each",
+        "every",
+        "both",
+        "need",
+        "needs",
+        "want",
+        "wants",
+        "using",
+        "use",
+        "used",
+        "one",
+        "two",
+    ]
 )
 _RAW = re.compile(r"[A-Za-z0-9]+(?:(?:::|[:./_-])[A-Za-z0-9]+)*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -164,7 +248,7 @@ class KeywordIndex:
         self.doc_terms: list[frozenset[str]] = []
         forms: Counter[tuple[str, str]] = Counter()
         for i, doc in enumerate(docs):
-            counts: Counter[str] = Counter()
+            counts: dict[str, float] = defaultdict(float)  # weighted term frequency
             for fieldname, texts in doc.items():
                 weight = FIELD_WEIGHTS.get(fieldname, 0.0)
                 if not weight:
@@ -209,8 +293,9 @@ class KeywordIndex:
         if len(term) <= 4:  # short words: only a correction into the known lexicon
             candidates &= prefer
         if not candidates and len(term) >= 8:
-            near = {e2 for e1 in _edits1(term) for e2 in _edits1(e1)
-                    if abs(len(e2) - len(term)) <= 2}
+            near = {
+                e2 for e1 in _edits1(term) for e2 in _edits1(e1) if abs(len(e2) - len(term)) <= 2
+            }
             candidates = near & self.vocabulary
         if not candidates:
             return None

@@ -24,6 +24,74 @@ def _string_or_list(enum: list[str] | None = None) -> dict[str, Any]:
     return {"oneOf": [item, {"type": "array", "items": item, "minItems": 1}]}
 
 
+def _op(summary: str, scope: str, *, body: str | None = None,
+        params: tuple[str, ...] = (), query: tuple[str, ...] = (),
+        extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """A write/admin operation: bearer token with ``scope``, JSON body, the one error shape."""
+    op: dict[str, Any] = {
+        "summary": summary,
+        "description": f"Requires a bearer token with scope `{scope}` for the tenant concerned.",
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": {"description": "Done (JSON)"},
+            "400": _error("Body is not valid JSON"),
+            "401": _error("Missing, expired or tampered credential"),
+            "403": _error(f"Missing scope `{scope}`, or another tenant's path"),
+            "413": _error("Body larger than the configured limit"),
+            "422": _error("A field or path segment is invalid"),
+            "429": _error("Rate limit for this token exceeded (Retry-After)"),
+            **{code: _error(text) for code, text in (extra or {}).items()},
+        },
+    }
+    parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for n in params]
+    parameters += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                   for n in query]
+    if parameters:
+        op["parameters"] = parameters
+    if body:
+        op["requestBody"] = {"required": True, "description": body,
+                             "content": {"application/json": {"schema": {"type": "object"}}}}
+    return op
+
+
+_VERSION_PATH = ("tenant_id", "playbook_id", "version")
+WRITE_PATHS: dict[str, Any] = {
+    "/api/playbook/upload/request": {"post": _op(
+        "Pre-signed PUT URLs (15 minutes) under the caller's "
+        "tenants/<tenant>/playbooks/<id>/v<version>/ prefix", "publish",
+        body='{"playbook_id", "version", "files": [relative file names]}',
+        extra={"501": "The tenant source is a local folder (uploads need S3)"})},
+    "/api/playbook/metadata/publish": {"post": _op(
+        "Validate an uploaded version, record it, reindex the tenant", "publish",
+        body='{"playbook_id", "version", "wait"?: bool}',
+        extra={"409": "Already published, or the folder failed validation"})},
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/status": {"post": _op(
+        "Change a version's status (spec state diagram)", "publish (review to approve/reject)",
+        body='{"status", "reason"?}', params=_VERSION_PATH,
+        extra={"404": "No such playbook version", "409": "Illegal transition (allowed listed)"})},
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/history": {"get": _op(
+        "Who changed what, when and why", "search", params=_VERSION_PATH,
+        extra={"404": "No such playbook version"})},
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}": {"delete": _op(
+        "Delete a version (recorded, then reindexed)", "publish", params=_VERSION_PATH,
+        extra={"404": "No such playbook version"})},
+    "/api/playbook/stats/{tenant_id}/{playbook_id}/{version}": {"post": _op(
+        "Record one execution (three consecutive failures mark it broken)", "publish",
+        body='{"success": bool, "duration_ms"?, "error"?}', params=_VERSION_PATH,
+        extra={"404": "No such playbook version"})},
+    "/api/script/download": {"get": _op(
+        "Pre-signed GET URL (1 hour), sha256, size and expiry of a script", "search",
+        query=("playbook_id", "version", "format", "path", "tenant_id", "source"),
+        extra={"404": "Not visible to the caller", "501": "The source is a local folder"})},
+    "/api/admin/reindex": {"post": _op("Reindex now (whole store or listed tenants)", "admin",
+                                       body='{"tenants"?: [..]}')},
+    "/api/admin/rollback": {"post": _op("Roll back the store or one collection", "admin",
+                                        body='{"to", "collection"?}',
+                                        extra={"404": "No such manifest or collection"})},
+}
+
+
 def openapi_document(
     *, max_limit: int, default_limit: int, max_query_chars: int, max_filter_values: int
 ) -> dict[str, Any]:
@@ -272,5 +340,6 @@ def openapi_document(
                     "responses": {"200": {"description": "OpenAPI 3.1 document"}},
                 }
             },
+            **WRITE_PATHS,
         },
     }

@@ -152,7 +152,8 @@ def parse_search_request(body: Any, settings: Settings) -> SearchRequest:
     versions = body.get("versions", VERSIONS[0])
     if versions not in VERSIONS:
         raise _invalid(
-            "versions", f"expected one of {', '.join(VERSIONS)}, got {_show(versions)}",
+            "versions",
+            f"expected one of {', '.join(VERSIONS)}, got {_show(versions)}",
             allowed=list(VERSIONS),
         )
     mode = body.get("mode", MODES[0])

@@ -72,8 +72,9 @@ def searched_collections(tenant: str) -> tuple[str, str]:
 @dataclass
 class _Timer:
     spent: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(("embed", "filter", "vector", "keyword", "score"),
-                                              0.0)
+        default_factory=lambda: dict.fromkeys(
+            ("embed", "filter", "vector", "keyword", "score"), 0.0
+        )
     )
 
     def add(self, stage: str, since: float) -> float:
@@ -86,8 +87,13 @@ class _Timer:
 
 
 def _candidate(
-    coll: LoadedCollection, row: int, sim: float, relevance: float | None = None,
-    keyword: float = 0.0, coverage: float = 0.0, adjustments: Mapping[str, float] | None = None,
+    coll: LoadedCollection,
+    row: int,
+    sim: float,
+    relevance: float | None = None,
+    keyword: float = 0.0,
+    coverage: float = 0.0,
+    adjustments: Mapping[str, float] | None = None,
 ) -> Candidate:
     return Candidate(
         collection=coll.name,
@@ -312,12 +318,20 @@ def run_search(
                 candidates.append(_candidate(coll, row, float(cosines[i])))
             else:
                 adjust = intent_adjustments(coll, row, intent) if request.mode == "hybrid" else {}
-                candidates.append(_candidate(
-                    coll, row, float(cosines[i]), float(relevance[i]), float(keyword_norm[i]),
-                    kw.coverage(row, terms), adjust,
-                ))
+                candidates.append(
+                    _candidate(
+                        coll,
+                        row,
+                        float(cosines[i]),
+                        float(relevance[i]),
+                        float(keyword_norm[i]),
+                        kw.coverage(row, terms),
+                        adjust,
+                    )
+                )
             i += 1
     ranked = rank(candidates, clock())
+    entries: list[tuple[Scored, list[Scored], list[Scored]]]
     if request.versions == "all":
         entries = [(s, [], []) for s in ranked[: request.limit]]
     else:
@@ -331,8 +345,14 @@ def run_search(
         c = s.candidate
         coll = loaded[c.collection]
         result = shape_result(
-            i, s, records[(c.collection, c.row)], coll.newest_visible.get(c.playbook_id),
-            request.filters, request.query, request.explain, intent,
+            i,
+            s,
+            records[(c.collection, c.row)],
+            coll.newest_visible.get(c.playbook_id),
+            request.filters,
+            request.query,
+            request.explain,
+            intent,
         )
         if request.versions == "best":
             newest = coll.newest_visible.get(c.playbook_id)

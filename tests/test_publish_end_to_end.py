@@ -28,22 +28,37 @@ from tests.serve._writes import as_tenant, index, make_settings, snapshot_tree, 
 
 PID, VERSION = "acme-aurora-weekend-pause", "1.0.0"
 QUERY = "pause aurora rds database clusters over the weekend to save cost"
-# A query where other playbooks compete, so the status can move it.
-RANK_QUERY = "rds cluster"
-SCRIPT = b"#!/bin/bash\nset -euo pipefail\naws rds stop-db-cluster --db-cluster-identifier \"$1\"\n"
+# Already in acme's bucket before the story starts: the same text (so the same
+# similarity and keyword scores) in status needs_update. Only the status orders the two:
+# pending_review ranks below needs_update, approved above it.
+TWIN = "acme-aurora-weekend-pause-classic"
+SCRIPT = b'#!/bin/bash\nset -euo pipefail\naws rds stop-db-cluster --db-cluster-identifier "$1"\n'
 
 
-def _files() -> dict[str, bytes]:
+def _files(pid: str = PID, **fields: Any) -> dict[str, bytes]:
     meta = metadata(
-        PID, VERSION, tenant="acme", name="Pause Aurora clusters for the weekend",
+        pid,
+        VERSION,
+        tenant="acme",
+        name="Pause Aurora clusters for the weekend",
         description="Stop the acme Aurora RDS database clusters on Friday evening and start "
-                    "them again on Monday morning to save cost",
+        "them again on Monday morning to save cost",
         keywords=["aurora", "rds", "weekend", "pause", "cost"],
-        resource_types=["rds::cluster"], status="pending_review",
-        storage_strategy="uploaded_for_review", execution_count=0, success_count=0,
+        resource_types=["rds::cluster"],
+        **{
+            "status": "pending_review",
+            "storage_strategy": "uploaded_for_review",
+            "execution_count": 0,
+            "success_count": 0,
+            **fields,
+        },
     )
-    plan = {"explain_plan": {"what_it_does": meta["description"], "what_happens": [
-        {"step": 1, "action": "Stop each Aurora cluster"}]}}
+    plan = {
+        "explain_plan": {
+            "what_it_does": meta["description"],
+            "what_happens": [{"step": 1, "action": "Stop each Aurora cluster"}],
+        }
+    }
     params = {"parameters": [{"name": "cluster_id", "type": "string", "required": True}]}
     return {
         "metadata.json": json.dumps(meta).encode(),
@@ -54,14 +69,36 @@ def _files() -> dict[str, bytes]:
 
 
 @pytest.fixture
-def s3_settings(make_bucket: Callable[[str], str], upload_tree: Callable[..., list[str]],
-                moto_server: str, embedder: Embedder) -> Settings:
+def s3_settings(
+    make_bucket: Callable[[str], str],
+    upload_tree: Callable[..., list[str]],
+    moto_server: str,
+    embedder: Embedder,
+    s3: Any,
+) -> Settings:
     for bucket in ("escher-library", "escher-tenant-data", "escher-index"):
         make_bucket(bucket)
     upload_tree(SAMPLE_LIBRARY, "escher-library")
     upload_tree(SAMPLE_TENANTS, "escher-tenant-data")
-    settings = make_settings("s3://escher-index/prod", "s3://escher-library",
-                             "s3://escher-tenant-data", endpoint_url=moto_server)
+    # Updated now, as publishing stamps the other one: recency does not tell them apart.
+    twin = _files(
+        TWIN,
+        status="needs_update",
+        storage_strategy="uploaded_trusted",
+        updated_at=int(time.time()),
+    )
+    for name, data in twin.items():
+        s3.put_object(
+            Bucket="escher-tenant-data",
+            Key=f"tenants/acme/playbooks/{TWIN}/v{VERSION}/{name}",
+            Body=data,
+        )
+    settings = make_settings(
+        "s3://escher-index/prod",
+        "s3://escher-library",
+        "s3://escher-tenant-data",
+        endpoint_url=moto_server,
+    )
     index(settings, embedder)
     return settings
 
@@ -73,8 +110,13 @@ def client(s3_settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
 
 
 def _search(client: TestClient, query: str = QUERY) -> list[dict[str, Any]]:
-    r = client.post("/api/playbook/search", json={"query": query, "limit": 20},
-                    headers=as_tenant("acme", ("search",)))
+    # versions "all": every version ranked on its own (no near-duplicate folding), so the
+    # twin and the published playbook each have a rank.
+    r = client.post(
+        "/api/playbook/search",
+        json={"query": query, "limit": 20, "versions": "all"},
+        headers=as_tenant("acme", ("search",)),
+    )
     assert r.status_code == 200, r.text
     results: list[dict[str, Any]] = r.json()["results"]
     return results
@@ -93,15 +135,20 @@ def _until(predicate: Callable[[], bool], timeout: float = 60.0) -> float:
 
 
 def test_upload_publish_search_approve_fail_download(
-    client: TestClient, s3_settings: Settings, moto_server: str,
+    client: TestClient,
+    s3_settings: Settings,
+    moto_server: str,
 ) -> None:
     acme = as_tenant("acme", ("search", "publish"))
     reviewer = as_tenant("acme", ("search", "review"))
     files = _files()
 
     # 1. Pre-signed PUT URLs, only under the tenant's version prefix.
-    r = client.post("/api/playbook/upload/request", headers=acme, json={
-        "tenant_id": "acme", "playbook_id": PID, "version": VERSION, "files": list(files)})
+    r = client.post(
+        "/api/playbook/upload/request",
+        headers=acme,
+        json={"tenant_id": "acme", "playbook_id": PID, "version": VERSION, "files": list(files)},
+    )
     assert r.status_code == 200, r.text
     upload = r.json()
     assert upload["expires_in"] == 900 and set(upload["urls"]) == set(files)
@@ -117,37 +164,54 @@ def test_upload_publish_search_approve_fail_download(
 
     # 3. Publish; measure publish request -> first search that returns it.
     started = time.monotonic()
-    r = client.post("/api/playbook/metadata/publish", headers=acme,
-                    json={"playbook_id": PID, "version": VERSION})
+    r = client.post(
+        "/api/playbook/metadata/publish",
+        headers=acme,
+        json={"playbook_id": PID, "version": VERSION},
+    )
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "pending_review"
     waited = _until(lambda: _rank(_search(client)) is not None)
     to_searchable = time.monotonic() - started
-    print(f"\ntime-to-searchable (publish -> in search, moto S3): {to_searchable:.2f} s "
-          f"(publish answered, then {waited:.2f} s of polling)")
+    print(
+        f"\ntime-to-searchable (publish -> in search, moto S3): {to_searchable:.2f} s "
+        f"(publish answered, then {waited:.2f} s of polling)"
+    )
     pending = _search(client)
     hit = next(x for x in pending if x["playbook_id"] == PID)
     assert hit["status"] == "pending_review" and hit["source"] == "tenant"
     assert any("pending review" in w.lower() for w in hit["warnings"])
-    before = next(x for x in _search(client, RANK_QUERY) if x["playbook_id"] == PID)
+    before = {x["playbook_id"]: x["rank"] for x in pending}
+    assert before[PID] > before[TWIN]
 
     # 4. Approve (reviewer): storage strategy becomes uploaded_trusted; rank improves.
-    r = client.post(f"/api/playbook/metadata/acme/{PID}/{VERSION}/status", headers=reviewer,
-                    json={"status": "approved", "reason": "reviewed the script"})
+    r = client.post(
+        f"/api/playbook/metadata/acme/{PID}/{VERSION}/status",
+        headers=reviewer,
+        json={"status": "approved", "reason": "reviewed the script"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["storage_strategy"] == "uploaded_trusted"
-    _until(lambda: any(x["playbook_id"] == PID and x["status"] == "approved"
-                       for x in _search(client)))
-    after = next(x for x in _search(client, RANK_QUERY) if x["playbook_id"] == PID)
-    print(f"{RANK_QUERY!r}: pending_review rank {before['rank']} score {before['score']} -> "
-          f"approved rank {after['rank']} score {after['score']}")
-    assert after["score"] > before["score"] and after["rank"] < before["rank"]
-    assert after["metadata"]["storage_strategy"] == "uploaded_trusted"
+    _until(
+        lambda: any(x["playbook_id"] == PID and x["status"] == "approved" for x in _search(client))
+    )
+    approved = _search(client)
+    after = {x["playbook_id"]: x["rank"] for x in approved}
+    print(
+        f"rank for {QUERY!r}: pending_review #{before[PID]} (twin #{before[TWIN]}) -> "
+        f"approved #{after[PID]} (twin #{after[TWIN]})"
+    )
+    assert after[PID] < after[TWIN] and after[PID] < before[PID]
+    hit = next(x for x in approved if x["playbook_id"] == PID)
+    assert hit["metadata"]["storage_strategy"] == "uploaded_trusted"
 
     # 5. Three consecutive failed executions: broken, gone from search.
     for n in range(1, 4):
-        r = client.post(f"/api/playbook/stats/acme/{PID}/{VERSION}", headers=acme,
-                        json={"success": False, "error": "AccessDenied"})
+        r = client.post(
+            f"/api/playbook/stats/acme/{PID}/{VERSION}",
+            headers=acme,
+            json={"success": False, "error": "AccessDenied"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["consecutive_failures"] == n
     assert r.json()["status"] == "broken" and r.json()["marked_broken"]
@@ -162,8 +226,11 @@ def test_upload_publish_search_approve_fail_download(
     assert kinds[-1] == ("status", "broken", "system")
 
     # 6. Download the script with a pre-signed GET URL and verify its checksum.
-    r = client.get("/api/script/download", headers=acme,
-                   params={"playbook_id": PID, "version": VERSION, "format": "shell"})
+    r = client.get(
+        "/api/script/download",
+        headers=acme,
+        params={"playbook_id": PID, "version": VERSION, "format": "shell"},
+    )
     assert r.status_code == 200, r.text
     got = r.json()
     assert got["checksum"] == f"sha256:{hashlib.sha256(SCRIPT).hexdigest()}"
@@ -174,8 +241,11 @@ def test_upload_publish_search_approve_fail_download(
     assert f"sha256:{hashlib.sha256(body).hexdigest()}" == got["checksum"] and body == SCRIPT
 
     # A library script too.
-    r = client.get("/api/script/download", headers=acme,
-                   params={"playbook_id": "escher-aws-rds-stop", "format": "shell"})
+    r = client.get(
+        "/api/script/download",
+        headers=acme,
+        params={"playbook_id": "escher-aws-rds-stop", "format": "shell"},
+    )
     assert r.status_code == 200, r.text
     lib = r.json()
     assert lib["source"] == "library" and "/escher-library/playbooks/" in lib["url"]
@@ -185,24 +255,37 @@ def test_upload_publish_search_approve_fail_download(
 
 
 def test_events_live_beside_playbooks_and_a_full_reindex_folds_them(
-    client: TestClient, s3_settings: Settings, embedder: Embedder, moto_server: str,
+    client: TestClient,
+    s3_settings: Settings,
+    embedder: Embedder,
+    moto_server: str,
 ) -> None:
     """The event log is in the tenant bucket (not a playbook); a separate indexer job
     (``inprocess_reindex=false`` deployments) folds it the same way."""
     acme = as_tenant("acme")
-    r = client.post("/api/playbook/metadata/acme/user-weekend-shutdown/1.2.0/status",
-                    headers=acme, json={"status": "needs_update", "reason": "uses CLI v1"})
+    r = client.post(
+        "/api/playbook/metadata/acme/user-weekend-shutdown/1.2.0/status",
+        headers=acme,
+        json={"status": "needs_update", "reason": "uses CLI v1"},
+    )
     assert r.status_code == 200, r.text
     client.app.state.reindexer.wait_idle(60)  # type: ignore[attr-defined]
     source = open_blobs("s3://escher-tenant-data", moto_server)
     events = snapshot_tree(source, "tenants/acme/events")
     assert len(events) == 1 and next(iter(events)).endswith(".json")
     # A full index from scratch (what a separate nightly job does) folds the same event.
-    other = make_settings("s3://escher-index/other", "s3://escher-library",
-                          "s3://escher-tenant-data", endpoint_url=moto_server)
+    other = make_settings(
+        "s3://escher-index/other",
+        "s3://escher-library",
+        "s3://escher-tenant-data",
+        endpoint_url=moto_server,
+    )
     index(other, embedder)
     with TestClient(write_app(other, embedder)) as c2:
-        r = c2.post("/api/playbook/search", headers=acme,
-                    json={"query": "weekend shutdown of reporting databases", "limit": 10})
+        r = c2.post(
+            "/api/playbook/search",
+            headers=acme,
+            json={"query": "weekend shutdown of reporting databases", "limit": 10},
+        )
         found = [x for x in r.json()["results"] if x["playbook_id"] == "user-weekend-shutdown"]
         assert found and found[0]["status"] == "needs_update"

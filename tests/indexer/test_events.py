@@ -23,8 +23,14 @@ from indexer.model import STATUSES
 from indexer.store import Store
 from tests._playbooks import write_playbook
 
-META = {"status": "active", "storage_strategy": "uploaded_for_review", "execution_count": 4,
-        "success_count": 3, "playbook_id": "p", "version": "1.0.0"}
+META = {
+    "status": "active",
+    "storage_strategy": "uploaded_for_review",
+    "execution_count": 4,
+    "success_count": 3,
+    "playbook_id": "p",
+    "version": "1.0.0",
+}
 
 
 def ev(kind: str, at: float, **payload: object) -> Event:
@@ -40,15 +46,21 @@ def test_every_status_has_a_row_and_archived_is_terminal() -> None:
 
 
 def test_last_status_wins_and_approval_trusts_the_playbook() -> None:
-    state = fold_version({**META, "status": "pending_review"},
-                         [ev("status", 2, status="approved"), ev("status", 1, status="x")])
+    state = fold_version(
+        {**META, "status": "pending_review"},
+        [ev("status", 2, status="approved"), ev("status", 1, status="x")],
+    )
     assert state.status == "approved" and state.storage_strategy == "uploaded_trusted"
 
 
 def test_three_consecutive_failures_break_an_active_version() -> None:
-    events = [ev("stats", 1, success=False), ev("stats", 2, success=False),
-              ev("stats", 3, success=True), ev("stats", 4, success=False),
-              ev("stats", 5, success=False)]
+    events = [
+        ev("stats", 1, success=False),
+        ev("stats", 2, success=False),
+        ev("stats", 3, success=True),
+        ev("stats", 4, success=False),
+        ev("stats", 5, success=False),
+    ]
     state = fold_version(META, events)
     assert (state.status, state.consecutive_failures) == ("active", 2)
     assert (state.execution_count, state.success_count) == (9, 4)
@@ -57,8 +69,15 @@ def test_three_consecutive_failures_break_an_active_version() -> None:
     assert state.history[-1]["actor"] == "system"
     assert "3 consecutive" in state.history[-1]["reason"]
     # A fix (broken -> active) starts a new count.
-    fixed = fold_version(META, [*events, ev("stats", 6, success=False),
-                                ev("status", 7, status="active"), ev("stats", 8, success=False)])
+    fixed = fold_version(
+        META,
+        [
+            *events,
+            ev("stats", 6, success=False),
+            ev("status", 7, status="active"),
+            ev("stats", 8, success=False),
+        ],
+    )
     assert (fixed.status, fixed.consecutive_failures) == ("active", 1)
 
 

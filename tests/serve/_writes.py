@@ -41,10 +41,21 @@ def token_keys() -> TokenKeys:
     return TokenKeys.parse(TOKEN_KEYS)
 
 
-def token(tenant: str, scopes: tuple[str, ...] = ALL_SCOPES, ttl: int = 3600,
-          sub: str | None = None, **kw: Any) -> str:
-    return mint(token_keys(), sub=sub or f"user@{tenant}", tenant=tenant, scopes=scopes,
-                ttl_seconds=ttl, **kw)
+def token(
+    tenant: str,
+    scopes: tuple[str, ...] = ALL_SCOPES,
+    ttl: int = 3600,
+    sub: str | None = None,
+    **kw: Any,
+) -> str:
+    return mint(
+        token_keys(),
+        sub=sub or f"user@{tenant}",
+        tenant=tenant,
+        scopes=scopes,
+        ttl_seconds=ttl,
+        **kw,
+    )
 
 
 def bearer(value: str) -> dict[str, str]:
@@ -58,35 +69,58 @@ def as_tenant(tenant: str, scopes: tuple[str, ...] = ALL_SCOPES) -> dict[str, st
 def write_sources(root: Path) -> tuple[Path, Path]:
     """A small library and two tenants (acme, globex) with the same playbook id."""
     library, tenants = root / "library", root / "tenants"
-    write_playbook(library, "escher-aws-rds-stop", "1.0.0", name="Stop RDS instance",
-                   description="Stop an Amazon RDS database instance",
-                   resource_types=["rds::instance"])
-    write_playbook(library, "escher-aws-ec2-start", "1.0.0", name="Start EC2 instances",
-                   description="Start stopped EC2 instances")
+    write_playbook(
+        library,
+        "escher-aws-rds-stop",
+        "1.0.0",
+        name="Stop RDS instance",
+        description="Stop an Amazon RDS database instance",
+        resource_types=["rds::instance"],
+    )
+    write_playbook(
+        library,
+        "escher-aws-ec2-start",
+        "1.0.0",
+        name="Start EC2 instances",
+        description="Start stopped EC2 instances",
+    )
     for tenant in ("acme", "globex"):
-        write_playbook(tenants, "team-shutdown", "1.0.0", tenant=tenant,
-                       name=f"{tenant.title()} weekend shutdown",
-                       description=f"Stop the {tenant} reporting databases every weekend",
-                       resource_types=["rds::instance"])
+        write_playbook(
+            tenants,
+            "team-shutdown",
+            "1.0.0",
+            tenant=tenant,
+            name=f"{tenant.title()} weekend shutdown",
+            description=f"Stop the {tenant} reporting databases every weekend",
+            resource_types=["rds::instance"],
+        )
     return library, tenants
 
 
 def make_settings(store: str, library: str, tenants: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "store": store, "library": library, "tenants": tenants,
+        "store": store,
+        "library": library,
+        "tenants": tenants,
         "api_keys": ",".join(f"{k}={v}" for k, v in API_KEYS.items()),
-        "token_keys": TOKEN_KEYS, "poll_seconds": "0", "querylog": "false",
-        "log_json": "true", "stats_debounce_seconds": "0.2", **overrides,
+        "token_keys": TOKEN_KEYS,
+        "poll_seconds": "0",
+        "querylog": "false",
+        "log_json": "true",
+        "stats_debounce_seconds": "0.2",
+        **overrides,
     }
     return load_settings({k: str(v) for k, v in values.items()}, environ={})
 
 
 def index(settings: Settings, embedder: Embedder) -> str:
     ep = settings.endpoint_url
-    report = run_index(store=Store(open_blobs(settings.store, ep)),
-                       library=[open_blobs(x, ep) for x in settings.library],
-                       tenants=[open_blobs(x, ep) for x in settings.tenants],
-                       embedder=embedder)
+    report = run_index(
+        store=Store(open_blobs(settings.store, ep)),
+        library=[open_blobs(x, ep) for x in settings.library],
+        tenants=[open_blobs(x, ep) for x in settings.tenants],
+        embedder=embedder,
+    )
     assert report.committed and report.manifest_id
     return report.manifest_id
 

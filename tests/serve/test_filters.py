@@ -116,10 +116,9 @@ def test_cloud_provider_narrows(client: TestClient) -> None:
 
 def test_resource_types_narrow(client: TestClient) -> None:
     got = results(client, {"resource_types": ["rds::instance"]})
-    assert {(r["playbook_id"], r["version"]) for r in got} == {
-        ("escher-aws-rds-stop", "1.2.0"),
-        ("escher-aws-rds-stop", "1.0.0"),
-    }
+    # One result per playbook by default: its best version, the older one listed under it.
+    assert [(r["playbook_id"], r["version"]) for r in got] == [("escher-aws-rds-stop", "1.2.0")]
+    assert [v["version"] for v in got[0]["older_versions"]] == ["1.0.0"]
     assert all("rds::instance" in r["metadata"]["resource_types"] for r in got)
 
 

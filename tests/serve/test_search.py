@@ -123,15 +123,25 @@ def test_warned_statuses_are_returned_with_their_warning(
 ) -> None:
     got = [
         r
-        for r in all_results(client, "alpha", query)
+        for r in all_results(client, "alpha", query, versions="all")
         if r["playbook_id"] == playbook_id and r["status"] == status
     ]
     assert len(got) == 1
     assert STATUS_WARNINGS[status] in got[0]["warnings"]
+    # By default an older version is listed under its playbook's best one, warning and all.
+    listed = [
+        v
+        for r in all_results(client, "alpha", query)
+        if r["playbook_id"] == playbook_id
+        for v in [r, *r["older_versions"]]
+        if v["status"] == status
+    ]
+    assert len(listed) == 1
+    assert STATUS_WARNINGS[status] in listed[0]["warnings"]
 
 
 def test_newest_version_ranks_above_an_older_more_similar_one(client: TestClient) -> None:
-    got = all_results(client, "alpha", RDS_STOP_OLD_TEXT, explain=True)
+    got = all_results(client, "alpha", RDS_STOP_OLD_TEXT, explain=True, versions="all")
     versions = [r["version"] for r in got if r["playbook_id"] == "escher-aws-rds-stop"]
     assert versions == ["1.2.0", "1.0.0"]
     old = next(r for r in got if r["version"] == "1.0.0")
@@ -143,9 +153,34 @@ def test_newest_version_ranks_above_an_older_more_similar_one(client: TestClient
     assert not any("2.0.0" in w for w in new["warnings"])
 
 
+def test_one_result_per_playbook_with_older_versions_listed_under_it(client: TestClient) -> None:
+    got = all_results(client, "alpha", RDS_STOP_OLD_TEXT)
+    rds = [r for r in got if r["playbook_id"] == "escher-aws-rds-stop"]
+    assert [r["version"] for r in rds] == ["1.2.0"]
+    older = rds[0]["older_versions"]
+    assert [(v["version"], v["status"]) for v in older] == [("1.0.0", "deprecated")]
+    assert "a newer version 1.2.0 is available" in older[0]["warnings"]
+    assert len({(r["collection"], r["playbook_id"]) for r in got}) == len(got)
+
+
 def test_active_results_carry_no_warnings_and_the_step4_shape(client: TestClient) -> None:
     body = search(client, "alpha", {"query": "rightsize oversized EC2 instances", "limit": 3})
-    assert set(body) == {"query", "tenant", "manifest_id", "results", "total_candidates", "took_ms"}
+    assert set(body) == {
+        "query",
+        "tenant",
+        "manifest_id",
+        "results",
+        "total_candidates",
+        "took_ms",
+        "match",
+        "intent",
+        "retrieval",
+        "timings_ms",
+    }
+    assert set(body["timings_ms"]) == {"embed", "filter", "vector", "keyword", "score"}
+    assert body["retrieval"]["mode"] == "hybrid"
+    assert body["retrieval"]["strategy"] == "exact_subset"
+    assert body["intent"]["resource_types"] == ["ec2::instance"]
     assert body["query"] == "rightsize oversized EC2 instances"
     top = body["results"][0]
     assert top["playbook_id"] == "escher-aws-ec2-rightsize"
@@ -165,6 +200,8 @@ def test_active_results_carry_no_warnings_and_the_step4_shape(client: TestClient
         "parameters",
         "explain_plan",
         "scripts",
+        "older_versions",
+        "similar",
     }
     assert [r["rank"] for r in body["results"]] == [1, 2, 3]
     assert 0 <= top["confidence"] <= 1
@@ -181,7 +218,11 @@ def test_active_results_carry_no_warnings_and_the_step4_shape(client: TestClient
 
 def test_tenant_reason_and_script_entry_points(client: TestClient) -> None:
     body = search(client, "alpha", {"query": ALPHA_TEXT, "limit": 1})
-    assert body["results"][0]["reason"] == "Your team's playbook, 12/12 successful runs"
+    # "Aurora" names the rds::cluster type the playbook carries.
+    assert (
+        body["results"][0]["reason"]
+        == "Your team's playbook, 12/12 successful runs; matches rds::cluster"
+    )
     rds = search(
         client, "alpha", {"query": "Safely stop an Amazon RDS database instance", "limit": 1}
     )["results"][0]

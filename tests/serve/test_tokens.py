@@ -21,8 +21,14 @@ NOW = 1_800_000_000
 
 
 def _mint(**kw: object) -> str:
-    args: dict[str, object] = {"sub": "ann", "tenant": "acme", "scopes": ["search"],
-                               "ttl_seconds": 600, "now": NOW, **kw}
+    args: dict[str, object] = {
+        "sub": "ann",
+        "tenant": "acme",
+        "scopes": ["search"],
+        "ttl_seconds": 600,
+        "now": NOW,
+        **kw,
+    }
     return mint(token_keys(), **args)  # type: ignore[arg-type]
 
 
@@ -38,8 +44,12 @@ def _b64(doc: dict[str, object]) -> str:
 
 def test_a_minted_token_verifies_to_its_tenant_scopes_and_subject() -> None:
     p = verify(_mint(scopes=["search", "publish"]), token_keys(), now=NOW + 10)
-    assert (p.sub, p.tenant, p.scopes, p.kind) == ("ann", "acme",
-                                                    frozenset({"search", "publish"}), "token")
+    assert (p.sub, p.tenant, p.scopes, p.kind) == (
+        "ann",
+        "acme",
+        frozenset({"search", "publish"}),
+        "token",
+    )
     assert p.expires_at == NOW + 600
 
 
@@ -76,12 +86,15 @@ def test_rotation_any_configured_kid_verifies_and_removed_keys_stop() -> None:
     assert "signature" in _refused(old, impostor)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("k1=c2hvcnQ=", "at least 32 are needed"),
-    ("k1=***", "is not base64"),
-    ("bad kid=" + SECRET_1, "expected 'kid=<base64 secret>'"),
-    (f"k1={SECRET_1},k1={SECRET_2}", "listed twice"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("k1=c2hvcnQ=", "at least 32 are needed"),
+        ("k1=***", "is not base64"),
+        ("bad kid=" + SECRET_1, "expected 'kid=<base64 secret>'"),
+        (f"k1={SECRET_1},k1={SECRET_2}", "listed twice"),
+    ],
+)
 def test_bad_token_keys_are_config_errors(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TokenKeys.parse(spec)
@@ -96,8 +109,10 @@ def test_malformed_tokens_are_refused_without_echoing_them() -> None:
 
 
 def test_api_keys_are_kept_hashed_with_scopes() -> None:
-    settings = load_settings({"api_keys": "plain-key-0000000001=acme,"
-                                          "scoped-key-000000001=acme:search+publish"}, environ={})
+    settings = load_settings(
+        {"api_keys": "plain-key-0000000001=acme,scoped-key-000000001=acme:search+publish"},
+        environ={},
+    )
     scoped = settings.api_key_scopes()
     keys = ApiKeys(settings.api_key_map(), {k: s for k, (_t, s) in scoped.items()})
     assert "plain-key-0000000001" not in repr(vars(keys))
@@ -109,8 +124,9 @@ def test_api_keys_are_kept_hashed_with_scopes() -> None:
     with pytest.raises(InvalidCredentials):
         keys.principal_for("plain-key-0000000002")
     with pytest.raises(ConfigError, match="unknown scope"):
-        load_settings({"api_keys": "plain-key-0000000001=acme:search+root"},
-                      environ={}).api_key_scopes()
+        load_settings(
+            {"api_keys": "plain-key-0000000001=acme:search+root"}, environ={}
+        ).api_key_scopes()
 
 
 def test_the_rate_limiter_is_a_token_bucket_per_credential() -> None:
@@ -130,8 +146,9 @@ def test_the_rate_limiter_is_a_token_bucket_per_credential() -> None:
 def test_cli_mint_prints_a_token_that_verifies(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="playbooks")
     register_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["token", "mint", "--tenant", "acme", "--scopes",
-                              "search,publish", "--ttl", "60"])
+    args = parser.parse_args(
+        ["token", "mint", "--tenant", "acme", "--scopes", "search,publish", "--ttl", "60"]
+    )
     settings = load_settings({"token_keys": TOKEN_KEYS}, environ={})
     assert run_cli(args, settings) == 0
     printed = capsys.readouterr().out.strip()

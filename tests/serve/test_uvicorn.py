@@ -135,8 +135,9 @@ def test_real_server_answers_searches_and_exits_cleanly(
         seen = {(r["collection"], r["playbook_id"], r["version"]) for r in results}
         assert ("tenant_acme_playbooks", "acme-broken", "1.0.0") not in seen
         assert not any(r["collection"] == "tenant_umbrella_playbooks" for r in results)
-        rds = [r["version"] for r in results if r["playbook_id"] == "escher-aws-rds-stop"]
-        assert rds == ["1.2.0", "1.0.0"]
+        rds = [r for r in results if r["playbook_id"] == "escher-aws-rds-stop"]
+        assert [r["version"] for r in rds] == ["1.2.0"]
+        assert [v["version"] for v in rds[0]["older_versions"]] == ["1.0.0"]
         tagged = httpx.post(
             f"{server.url}/api/playbook/search",
             json={"query": "weekend", "filters": {"tags": {"approved": True}}},
