@@ -250,10 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         for (scheme, threads), e in onnx.items():
             started = time.perf_counter()
-            got = e.embed(docs)
+            doc_vectors = e.embed(docs)
             rate = len(docs) / (time.perf_counter() - started)
             throughput.append(
-                Row(f"onnx {scheme}", threads, None, None, rate, *cosines(got, ref_d))
+                Row(f"onnx {scheme}", threads, None, None, rate, *cosines(doc_vectors, ref_d))
             )
     machine["load_average_end"] = list(os.getloadavg())
 

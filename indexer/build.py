@@ -38,6 +38,7 @@ from indexer.events import Event, EventLog, apply_events, events_fingerprint, gr
 from indexer.gates import GatePolicy, enforce_gates
 from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
 from indexer.report import Rejection
+from indexer.reuse import load_previous
 from indexer.rows import playbook_row, rows_table
 from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
 from indexer.text import TEXT_VERSION
@@ -225,39 +226,44 @@ def _snapshot_rejections(store: Store, ref: SnapshotRef) -> list[Rejection]:
     return [Rejection(**r) for r in validation.get("rejected", [])]
 
 
-def _previous_vectors(store: Store, ref: SnapshotRef | None) -> dict[str, np.ndarray]:
-    """content_hash -> vector from the parent snapshot of the same collection."""
-    if ref is None or ref.rows == 0:
-        return {}
-    try:
-        data = store.load_snapshot(ref)
-    except StoreError:
-        return {}  # an unreadable parent only costs re-embedding
-    hashes = data.table.column("content_hash").to_pylist()
-    flat = data.table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vecs = flat.reshape(len(hashes), -1) if hashes else flat.reshape(0, 0)
-    return {h: vecs[i] for i, h in enumerate(hashes)}
-
-
 def _build_collection(
     store: Store, collection: str, folders: list[VersionFolder], crawl_rejections: list[Rejection],
     fingerprint: str, parent_ref: SnapshotRef | None, embedder: Embedder, sources: list[str],
     progress: Progress, events: Sequence[Event] = (),
 ) -> tuple[SnapshotRef, CollectionOutcome]:
     outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
-    valid, rejected = _validate_all(folders, progress, collection)
+    model = embedder.identity
+    previous = load_previous(store, parent_ref, dimension=model.dimension,
+                             rules_version=RULES_VERSION, text_version=TEXT_VERSION)
+    # Folders untouched since the parent snapshot (and with no events) are not read again.
+    with_events = {(e.playbook_id, e.version) for e in events}
+    kept: list[int] = []
+    changed: list[VersionFolder] = []
+    for folder in folders:
+        i = previous.reusable_row(folder)
+        if i is None or (folder.playbook_id, folder.version_dir[1:]) in with_events:
+            changed.append(folder)
+        else:
+            kept.append(i)
+    valid, rejected = _validate_all(changed, progress, collection)
     outcome.rejected = crawl_rejections + rejected
     if events:
         valid = _fold_events(valid, events, outcome)
-    valid.sort(key=lambda p: (p.metadata["playbook_id"], version_sort_key(p.metadata["version"])))
-    rows = [playbook_row(p) for p in valid]
-    model = embedder.identity
-    previous = _previous_vectors(store, parent_ref)
+    kept_rows = previous.rows(kept)
+    taken = {(r["playbook_id"], r["version"]) for r in kept_rows}
+    for p in valid:
+        if (p.metadata["playbook_id"], p.metadata["version"]) in taken:
+            outcome.rejected.append(Rejection(
+                p.folder.uri, "(folder)", "duplicate of another folder with the same "
+                "playbook_id and version"))
+    rows = kept_rows + [playbook_row(p) for p in valid
+                        if (p.metadata["playbook_id"], p.metadata["version"]) not in taken]
+    rows.sort(key=lambda r: (r["playbook_id"], version_sort_key(r["version"])))
     vectors = np.zeros((len(rows), model.dimension), dtype=np.float32)
     todo: list[int] = []
     for i, row in enumerate(rows):
-        vec = previous.get(row["content_hash"])
-        if vec is not None and vec.shape == (model.dimension,):
+        vec = previous.vector_for(row["content_hash"])
+        if vec is not None:
             vectors[i] = vec
         else:
             todo.append(i)

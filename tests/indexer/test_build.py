@@ -141,3 +141,36 @@ def test_a_crash_before_the_pointer_moves_leaves_the_old_manifest_live(
     for ref in store.read_manifest(first.manifest_id).collections.values():
         store.load_snapshot(ref)  # still complete and verified
     assert _run(store, lib, ten, embedder).committed
+
+
+class CountingBlobs(LocalBlobs):
+    """A local source that counts file reads, to see what a run really reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    def read(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().read(key)
+
+
+def test_a_rebuild_reads_only_the_folders_that_changed(
+    tmp_path: Path, sources: tuple[Path, Path], embedder: Embedder
+) -> None:
+    lib, ten = sources
+    store = Store(LocalBlobs(tmp_path / "store"))
+    _run(store, lib, ten, embedder)
+    write_playbook(lib, "gcp-gce-start", cloud_provider=["gcp"],
+                   resource_types=["compute::instance"], description="Start a GCE VM now")
+    counting = CountingBlobs(lib)
+    report = run_index(store=store, library=[counting], tenants=[LocalBlobs(ten)],
+                       embedder=embedder)
+    library = report.collections[LIBRARY_COLLECTION]
+    assert (library.action, library.indexed, library.embedded) == ("built", 3, 1)
+    assert counting.reads and all(k.startswith("playbooks/gcp-gce-start/") for k in counting.reads)
+    table = store.load_snapshot(store.read_manifest(report.manifest_id)
+                                .collections[LIBRARY_COLLECTION]).table
+    assert table.column("description").to_pylist()[2] == "Start a GCE VM now"
+    assert all(len(s["sha256"]) == 64 for row in table.column("scripts").to_pylist()
+               for s in row)
