@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from indexer import cli_analytics, cli_snapshots
+from indexer import cli_analytics, cli_eval, cli_snapshots
 from indexer.errors import PlaybookError
 from indexer.gates import PromotionRefused
 from indexer.settings import SETTINGS_BY_NAME, Settings, load_settings
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_snapshots.register(sub)
     cli_analytics.register(sub)
+    cli_eval.register(sub)
     from serve import tokens as serve_tokens
 
     serve_tokens.register_cli(sub)
@@ -222,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search,
                 "snapshots": cli_snapshots.run, "sql": cli_analytics.cmd_sql,
-                "stats": cli_analytics.cmd_stats, "token": _cmd_token}
+                "stats": cli_analytics.cmd_stats, "token": _cmd_token,
+                "eval": cli_eval.run}
     try:
         return handlers[args.command](args)
     except PromotionRefused as exc:

@@ -186,7 +186,7 @@ def test_the_cli_runs_the_server_search_path(
         )
         assert cli_eval.run(args) == 0
     printed = capsys.readouterr().out
-    assert "ndcg@10" in printed and "previous run" in printed
+    assert "NDCG@10" in printed and "previous run" in printed
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["q1", "q2"]
     assert lines[0]["ranked"][0] == "escher-aws-ec2-rightsize"
