@@ -4,6 +4,7 @@ A thin layer over :mod:`serve.evaluate`: it loads the store's live (or pinned) m
 through :class:`serve.local.LocalSearcher` (the server's loading and checks), runs every
 query through the server's search path, writes RESULTS.jsonl when asked, saves the
 metrics file (with the previous run's numbers for comparison) and prints the table.
+``--rerank`` asks every query for the optional LLM pass, configured by ``PLAYBOOKS_LLM_*``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def register(sub: Any) -> None:
         epilog="examples:\n"
         "  playbooks eval bench/relevance/real_runbooks.jsonl --store /tmp/rel-real\n"
         "  playbooks eval bench/relevance/tenant_scenarios.jsonl --store /tmp/samples "
-        "--mode vector --out /tmp/results.jsonl",
+        "--mode vector --out /tmp/results.jsonl\n"
+        "  PLAYBOOKS_LLM_PROVIDER=openai PLAYBOOKS_LLM_BASE_URL=http://127.0.0.1:11434 "
+        "PLAYBOOKS_LLM_MODEL=qwen2.5:7b-instruct \\\n"
+        "    playbooks eval bench/relevance/real_runbooks.jsonl --store /tmp/rel-real --rerank",
     )
     p.add_argument("queries", metavar="QUERIES.jsonl")
     p.add_argument("--store", help="store root (folder or s3://...) [env PLAYBOOKS_STORE]")
@@ -61,6 +65,13 @@ def register(sub: Any) -> None:
         help="metrics file (default: <queries dir>/results/<name>-<mode>.json)",
     )
     p.add_argument("--summary-only", action="store_true", help="omit the per-query lines")
+    p.add_argument(
+        "--rerank",
+        action="store_true",
+        help="ask every query for the LLM re-rank pass (needs PLAYBOOKS_LLM_PROVIDER, "
+        "PLAYBOOKS_LLM_MODEL and usually PLAYBOOKS_LLM_BASE_URL); the pass's statuses are "
+        "counted in the output",
+    )
 
 
 def metrics_path(args: argparse.Namespace) -> Path:
@@ -72,6 +83,8 @@ def metrics_path(args: argparse.Namespace) -> Path:
         if args.mode != "hybrid" or args.fusion == DEFAULT_FUSION
         else (f"hybrid-{args.fusion}")
     )
+    if getattr(args, "rerank", False):
+        suffix += "-rerank"
     return q.parent / "results" / f"{q.stem}-{suffix}.json"
 
 
@@ -95,6 +108,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     queries = evaluate.load_queries(args.queries)
     searcher = LocalSearcher(settings)
+    llm = searcher.llm
+    if args.rerank and llm is None:
+        searcher.close()
+        print(
+            "playbooks eval: error: --rerank needs an LLM provider: set PLAYBOOKS_LLM_PROVIDER "
+            "(openai or anthropic), PLAYBOOKS_LLM_MODEL and PLAYBOOKS_LLM_BASE_URL",
+            file=sys.stderr,
+        )
+        return 2
     try:
         result = evaluate.run_eval(
             searcher.generation,
@@ -104,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             mode=args.mode,
             tenant=args.tenant,
             fusion=args.fusion,
+            rerank=searcher.rerank if args.rerank else None,
         )
         manifest_id = searcher.generation.manifest_id
     finally:
@@ -118,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
         "manifest_id": manifest_id,
         "tenant": args.tenant,
     }
+    if args.rerank and llm is not None:
+        from serve.llm import PROMPT_VERSION
+
+        meta.update(
+            rerank=True,
+            llm_provider=llm.config.provider,
+            llm_model=llm.config.model,
+            llm_prompt_version=PROMPT_VERSION,
+        )
     path = metrics_path(args)
     previous = evaluate.save_metrics(result, path, meta)
     print(evaluate.render(result, meta, previous, per_query=not args.summary_only))

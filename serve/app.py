@@ -13,6 +13,10 @@ follows CURRENT every ``poll_seconds`` and hot-swaps new manifests.
 Each search is counted in :mod:`serve.metrics` and appended to the query log
 (:mod:`serve.querylog`), which a background thread flushes to the store.
 
+The optional LLM pass (``app.state.llm``, None unless ``PLAYBOOKS_LLM_PROVIDER`` is set)
+re-ranks a search's top results when the request says ``"rerank": true``
+(:mod:`serve.rerank_step`); every response says what it did in ``rerank``.
+
 Routes: ``POST /api/playbook/search``, ``GET /api/stats`` (:mod:`serve.stats_route`),
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``
 (:mod:`serve.openapi`).
@@ -46,6 +50,7 @@ from indexer.store import Store
 from serve.auth import ApiKeys, authenticate, check_tenant_claim
 from serve.errors import EXCEPTION_HANDLERS
 from serve.generation import Generation
+from serve.llm import LLMPass
 from serve.logs import configure_logging
 from serve.metrics import CONTENT_TYPE, Metrics
 from serve.middleware import CLIENT_CLOSED_REQUEST, RequestContext, context_of
@@ -59,6 +64,7 @@ from serve.poller import (
 )
 from serve.querylog import QueryLog, search_record
 from serve.request import SearchRequest, parse_search_request, read_json_body
+from serve.rerank_step import apply_llm_pass
 from serve.search import run_search
 from serve.stats_route import StatsCache, api_stats
 from serve.write_api import WRITE_ROUTES, close_write_path, setup_write_path
@@ -114,6 +120,9 @@ def _start(app: Starlette) -> None:
 @asynccontextmanager
 async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    if app.state.llm_closed:  # started again after a shutdown closed its HTTP client
+        app.state.llm = LLMPass.from_settings(settings)
+        app.state.llm_closed = False
     await run_in_threadpool(_start, app)
     poll: asyncio.Task[None] | None = None
     if settings.poll_seconds > 0 and not settings.manifest:
@@ -133,6 +142,10 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
             app.state.in_flight.retire(previous)
         if app.state.querylog is not None:
             await run_in_threadpool(app.state.querylog.close)
+        llm: LLMPass | None = app.state.llm
+        if llm is not None:
+            await llm.aclose()
+            app.state.llm_closed = True
 
 
 def _filters_of(query: SearchRequest | None) -> dict[str, Any] | None:
@@ -166,6 +179,16 @@ async def search(request: Request) -> JSONResponse:
                 raise _not_ready(request.app)
             context["manifest_id"] = generation.manifest_id
             result = await run_in_threadpool(run_search, generation, state.embedder, query, tenant)
+            manifest_id = generation.manifest_id
+        # Outside the generation: a swap need not wait for the model.
+        result = await apply_llm_pass(
+            result,
+            query,
+            state.llm,
+            manifest_id=manifest_id,
+            tenant=tenant,
+            budget_s=settings.llm_budget_seconds,
+        )
         status = 200
     except PlaybookError as exc:
         status = exc.status
@@ -279,6 +302,8 @@ def create_app(
     app.state.in_flight = InFlight()
     app.state.stats_cache = StatsCache()
     app.state.poller = None
+    app.state.llm = LLMPass.from_settings(settings)  # None: the LLM pass is off
+    app.state.llm_closed = False
     app.state.querylog = (
         QueryLog(
             app.state.store.blobs,

@@ -24,6 +24,11 @@ Metrics (grades as given; unlisted playbooks are grade 0):
 - expectations (tenant scenarios): the share of ``expect`` checks that hold.
 
 Answerable-query metrics are averaged over queries with at least one labelled playbook.
+
+With ``rerank`` (``playbooks eval --rerank``) every query also asks for the optional LLM
+pass (``"rerank": true``, :mod:`serve.rerank_step`): the metrics are computed on the
+lists it reordered, each row records the pass's ``rerank`` status and the summary counts
+them (``rerank_statuses``).
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +45,12 @@ from typing import Any
 from indexer.errors import InvalidParameter
 from serve.fusion import DEFAULT_FUSION
 from serve.generation import Generation
-from serve.request import parse_search_request
+from serve.request import SearchRequest, parse_search_request
 from serve.search import run_search
 
 K = 10
+# (response, request, tenant) -> the response after the LLM pass (LocalSearcher.rerank)
+RerankStep = Callable[[dict[str, Any], SearchRequest, str], dict[str, Any]]
 LIBRARY_ONLY = "-library-only"  # same value as serve.local.LIBRARY_ONLY
 
 
@@ -178,6 +185,8 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     answerable = [r for r in rows if r.get("relevant")]
     unanswerable = [r for r in rows if not r.get("relevant")]
     checks = [c for r in rows for c in r.get("checks", [])]
+    statuses = Counter(str(r["rerank"]) for r in rows if "rerank" in r)
+    rerank = {"rerank_statuses": dict(sorted(statuses.items()))} if statuses else {}
     return {
         "queries": len(rows),
         "answerable": len(answerable),
@@ -197,6 +206,7 @@ def summarise(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "expectations_held": f"{sum(c['ok'] for c in checks)}/{len(checks)}" if checks else None,
         "latency_ms_p50": _percentile([r["took_ms"] for r in rows], 50),
         "latency_ms_p95": _percentile([r["took_ms"] for r in rows], 95),
+        **rerank,
     }
 
 
@@ -215,17 +225,23 @@ def run_eval(
     mode: str = "hybrid",
     tenant: str | None = None,
     fusion: str = DEFAULT_FUSION,
+    rerank: RerankStep | None = None,
 ) -> EvalRun:
-    """Every query through the server's search path (see the module docstring)."""
+    """Every query through the server's search path (see the module docstring); with
+    ``rerank``, each asks for the LLM pass and ``rerank`` applies it."""
     rows = []
     for q in queries:
         body: dict[str, Any] = {"query": q["query"], "limit": K, "mode": mode}
         if q.get("filters"):
             body["filters"] = q["filters"]
+        if rerank is not None:
+            body["rerank"] = True
         request = parse_search_request(body, settings)
         who = q.get("tenant") or tenant or LIBRARY_ONLY
         started = time.perf_counter()
         response = run_search(generation, embedder, request, who, fusion=fusion)
+        if rerank is not None:
+            response = rerank(response, request, who)
         took = (time.perf_counter() - started) * 1000
         ranked = ranked_ids(response)
         relevant = {str(k): int(v) for k, v in (q.get("relevant") or {}).items()}
@@ -239,6 +255,8 @@ def run_eval(
             "mrr@10": round(mrr_at(ranked, relevant), 4),
             "took_ms": round(took, 2),
         }
+        if rerank is not None:
+            row["rerank"] = response.get("rerank", {}).get("status")
         if q.get("expect"):
             row["checks"] = check_expectations(q["expect"], response, ranked)
         rows.append(row)
@@ -283,6 +301,7 @@ def save_metrics(run: EvalRun, path: Path | str, meta: Mapping[str, Any]) -> dic
                     "match",
                     "ranked",
                     "checks",
+                    "rerank",
                 )
                 if k in r
             }
@@ -347,6 +366,12 @@ def render(
     lines.append(
         f"latency ms p50 {run.overall['latency_ms_p50']}  p95 {run.overall['latency_ms_p95']}"
     )
+    if "rerank_statuses" in run.overall:
+        counts = ", ".join(f"{k}={v}" for k, v in run.overall["rerank_statuses"].items())
+        lines.append(
+            f"llm pass: {counts}  model={meta.get('llm_model')}  "
+            f"prompt={meta.get('llm_prompt_version')}"
+        )
     if per_query:
         lines += [
             "",
@@ -359,6 +384,7 @@ def render(
                 f"{r.get('id')!s:<8} {r.get('kind', '-')!s:<17} {r['ndcg@10']:>6.3f} "
                 f"{r['recall@10']:>5.2f} {r['mrr@10']:>5.2f} {r['match']:<5}  "
                 f"{r['query'][:48]!r} -> {', '.join(r['ranked'][:3])}"
+                + (f"  [llm {r['rerank']}]" if "rerank" in r else "")
                 + (f"  FAILED: {'; '.join(failed)}" if failed else "")
             )
     return "\n".join(lines)

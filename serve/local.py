@@ -2,11 +2,15 @@
 
 Uses exactly the server's search path: the same request validation
 (:func:`serve.request.parse_search_request`), the same generation loading and checks
-(:func:`serve.generation.load_generation`) and :func:`serve.search.run_search`.
+(:func:`serve.generation.load_generation`) and :func:`serve.search.run_search`, then the
+optional LLM pass (:mod:`serve.rerank_step`) when a body says ``"rerank": true`` and
+``PLAYBOOKS_LLM_*`` configure a provider. The searcher is synchronous: the pass runs on
+an event loop the searcher keeps (its HTTP client is bound to one loop) until ``close``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from indexer.blobs import open_blobs
@@ -16,7 +20,9 @@ from indexer.model import is_valid_tenant
 from indexer.settings import Settings
 from indexer.store import Store
 from serve.generation import Generation, load_generation
-from serve.request import parse_search_request
+from serve.llm import LLMPass
+from serve.request import SearchRequest, parse_search_request
+from serve.rerank_step import apply_llm_pass, mark_skipped, skip_reason
 from serve.search import run_search
 
 # Searching "as no tenant" reads the library only: this tenant id can never have a
@@ -33,26 +39,61 @@ class LocalSearcher:
         self.embedder = embedder if embedder is not None else Embedder(settings.model_path)
         manifest_id = settings.manifest or self.store.current().manifest_id
         if manifest_id is None:
-            raise NotReady(f"the store {self.store.uri} has no manifests/CURRENT yet; run "
-                           "`playbooks index` first", store=self.store.uri)
+            raise NotReady(
+                f"the store {self.store.uri} has no manifests/CURRENT yet; run "
+                "`playbooks index` first",
+                store=self.store.uri,
+            )
         self.generation: Generation = load_generation(
-            self.store, manifest_id, self.embedder.identity)
+            self.store, manifest_id, self.embedder.identity
+        )
+        self.llm: LLMPass | None = LLMPass.from_settings(settings)
+        self._loop: asyncio.Runner | None = None
 
     def search(self, body: dict[str, Any], tenant: str | None = None) -> dict[str, Any]:
         if tenant is not None and not is_valid_tenant(tenant):
             from indexer.errors import InvalidParameter
 
-            raise InvalidParameter(f"tenant {tenant!r} is not a valid tenant id",
-                                   field="tenant")
+            raise InvalidParameter(f"tenant {tenant!r} is not a valid tenant id", field="tenant")
         request = parse_search_request(body, self.settings)
-        return run_search(self.generation, self.embedder, request, tenant or LIBRARY_ONLY)
+        who = tenant or LIBRARY_ONLY
+        return self.rerank(run_search(self.generation, self.embedder, request, who), request, who)
+
+    def rerank(
+        self, response: dict[str, Any], request: SearchRequest, tenant: str
+    ) -> dict[str, Any]:
+        """``response`` (``run_search``'s for ``request``) after the optional LLM pass."""
+        skipped = skip_reason(request, self.llm)
+        if skipped is not None:
+            return mark_skipped(response, skipped)
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(
+            apply_llm_pass(
+                response,
+                request,
+                self.llm,
+                manifest_id=self.generation.manifest_id,
+                tenant=tenant,
+                budget_s=self.settings.llm_budget_seconds,
+            )
+        )
 
     def close(self) -> None:
-        self.generation.close()
+        try:
+            if self.llm is not None:
+                if self._loop is None:
+                    self._loop = asyncio.Runner()
+                self._loop.run(self.llm.aclose())
+            if self._loop is not None:
+                self._loop.close()
+        finally:
+            self.generation.close()
 
 
-def search_store(settings: Settings, body: dict[str, Any], tenant: str | None = None
-                 ) -> dict[str, Any]:
+def search_store(
+    settings: Settings, body: dict[str, Any], tenant: str | None = None
+) -> dict[str, Any]:
     """One search against the store's live (or pinned) manifest."""
     searcher = LocalSearcher(settings)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from indexer.model import AUTHORS, CLOUD_PROVIDERS, SEARCHABLE_STATUSES
+from serve.llm import STATUSES as LLM_STATUSES
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
@@ -24,9 +25,15 @@ def _string_or_list(enum: list[str] | None = None) -> dict[str, Any]:
     return {"oneOf": [item, {"type": "array", "items": item, "minItems": 1}]}
 
 
-def _op(summary: str, scope: str, *, body: str | None = None,
-        params: tuple[str, ...] = (), query: tuple[str, ...] = (),
-        extra: dict[str, str] | None = None) -> dict[str, Any]:
+def _op(
+    summary: str,
+    scope: str,
+    *,
+    body: str | None = None,
+    params: tuple[str, ...] = (),
+    query: tuple[str, ...] = (),
+    extra: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """A write/admin operation: bearer token with ``scope``, JSON body, the one error shape."""
     op: dict[str, Any] = {
         "summary": summary,
@@ -43,52 +50,97 @@ def _op(summary: str, scope: str, *, body: str | None = None,
             **{code: _error(text) for code, text in (extra or {}).items()},
         },
     }
-    parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in params]
-    parameters += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                   for n in query]
+    parameters = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in params
+    ]
+    parameters += [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in query
+    ]
     if parameters:
         op["parameters"] = parameters
     if body:
-        op["requestBody"] = {"required": True, "description": body,
-                             "content": {"application/json": {"schema": {"type": "object"}}}}
+        op["requestBody"] = {
+            "required": True,
+            "description": body,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     return op
 
 
 _VERSION_PATH = ("tenant_id", "playbook_id", "version")
 WRITE_PATHS: dict[str, Any] = {
-    "/api/playbook/upload/request": {"post": _op(
-        "Pre-signed PUT URLs (15 minutes) under the caller's "
-        "tenants/<tenant>/playbooks/<id>/v<version>/ prefix", "publish",
-        body='{"playbook_id", "version", "files": [relative file names]}',
-        extra={"501": "The tenant source is a local folder (uploads need S3)"})},
-    "/api/playbook/metadata/publish": {"post": _op(
-        "Validate an uploaded version, record it, reindex the tenant", "publish",
-        body='{"playbook_id", "version", "wait"?: bool}',
-        extra={"409": "Already published, or the folder failed validation"})},
-    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/status": {"post": _op(
-        "Change a version's status (spec state diagram)", "publish (review to approve/reject)",
-        body='{"status", "reason"?}', params=_VERSION_PATH,
-        extra={"404": "No such playbook version", "409": "Illegal transition (allowed listed)"})},
-    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/history": {"get": _op(
-        "Who changed what, when and why", "search", params=_VERSION_PATH,
-        extra={"404": "No such playbook version"})},
-    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}": {"delete": _op(
-        "Delete a version (recorded, then reindexed)", "publish", params=_VERSION_PATH,
-        extra={"404": "No such playbook version"})},
-    "/api/playbook/stats/{tenant_id}/{playbook_id}/{version}": {"post": _op(
-        "Record one execution (three consecutive failures mark it broken)", "publish",
-        body='{"success": bool, "duration_ms"?, "error"?}', params=_VERSION_PATH,
-        extra={"404": "No such playbook version"})},
-    "/api/script/download": {"get": _op(
-        "Pre-signed GET URL (1 hour), sha256, size and expiry of a script", "search",
-        query=("playbook_id", "version", "format", "path", "tenant_id", "source"),
-        extra={"404": "Not visible to the caller", "501": "The source is a local folder"})},
-    "/api/admin/reindex": {"post": _op("Reindex now (whole store or listed tenants)", "admin",
-                                       body='{"tenants"?: [..]}')},
-    "/api/admin/rollback": {"post": _op("Roll back the store or one collection", "admin",
-                                        body='{"to", "collection"?}',
-                                        extra={"404": "No such manifest or collection"})},
+    "/api/playbook/upload/request": {
+        "post": _op(
+            "Pre-signed PUT URLs (15 minutes) under the caller's "
+            "tenants/<tenant>/playbooks/<id>/v<version>/ prefix",
+            "publish",
+            body='{"playbook_id", "version", "files": [relative file names]}',
+            extra={"501": "The tenant source is a local folder (uploads need S3)"},
+        )
+    },
+    "/api/playbook/metadata/publish": {
+        "post": _op(
+            "Validate an uploaded version, record it, reindex the tenant",
+            "publish",
+            body='{"playbook_id", "version", "wait"?: bool}',
+            extra={"409": "Already published, or the folder failed validation"},
+        )
+    },
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/status": {
+        "post": _op(
+            "Change a version's status (spec state diagram)",
+            "publish (review to approve/reject)",
+            body='{"status", "reason"?}',
+            params=_VERSION_PATH,
+            extra={"404": "No such playbook version", "409": "Illegal transition (allowed listed)"},
+        )
+    },
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}/history": {
+        "get": _op(
+            "Who changed what, when and why",
+            "search",
+            params=_VERSION_PATH,
+            extra={"404": "No such playbook version"},
+        )
+    },
+    "/api/playbook/metadata/{tenant_id}/{playbook_id}/{version}": {
+        "delete": _op(
+            "Delete a version (recorded, then reindexed)",
+            "publish",
+            params=_VERSION_PATH,
+            extra={"404": "No such playbook version"},
+        )
+    },
+    "/api/playbook/stats/{tenant_id}/{playbook_id}/{version}": {
+        "post": _op(
+            "Record one execution (three consecutive failures mark it broken)",
+            "publish",
+            body='{"success": bool, "duration_ms"?, "error"?}',
+            params=_VERSION_PATH,
+            extra={"404": "No such playbook version"},
+        )
+    },
+    "/api/script/download": {
+        "get": _op(
+            "Pre-signed GET URL (1 hour), sha256, size and expiry of a script",
+            "search",
+            query=("playbook_id", "version", "format", "path", "tenant_id", "source"),
+            extra={"404": "Not visible to the caller", "501": "The source is a local folder"},
+        )
+    },
+    "/api/admin/reindex": {
+        "post": _op(
+            "Reindex now (whole store or listed tenants)", "admin", body='{"tenants"?: [..]}'
+        )
+    },
+    "/api/admin/rollback": {
+        "post": _op(
+            "Roll back the store or one collection",
+            "admin",
+            body='{"to", "collection"?}',
+            extra={"404": "No such manifest or collection"},
+        )
+    },
 }
 
 
@@ -148,6 +200,13 @@ def openapi_document(
                 "description": "Retrieval channels: hybrid (vector + keyword + intent), "
                 "vector only (cosine + precedence) or keyword (BM25) only.",
             },
+            "rerank": {
+                "type": "boolean",
+                "default": False,
+                "description": "Re-rank the top results with the optional LLM pass, when "
+                "the server has one configured (otherwise the response's rerank.status is "
+                '"skipped"). Only those results can move; none is ever added.',
+            },
         },
     }
     result = {
@@ -205,6 +264,18 @@ def openapi_document(
                 },
             },
             "score_breakdown": {"type": "object", "description": "Only with explain: true."},
+            "reason_deterministic": {
+                "type": "string",
+                "description": "Only when the LLM pass reordered the results: the search's "
+                "own reason (reason then starts with the model's).",
+            },
+            "confidence_deterministic": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "Only when the LLM pass reordered the results: the "
+                "search's own confidence.",
+            },
         },
     }
     response = {
@@ -221,6 +292,31 @@ def openapi_document(
                 "searched collections that are visible and pass the filters.",
             },
             "took_ms": {"type": "number"},
+            "rerank": {"$ref": "#/components/schemas/Rerank"},
+        },
+    }
+    rerank = {
+        "type": "object",
+        "description": "What the optional LLM re-rank pass did. Unless the status is "
+        "applied or cached, the results are exactly the search's own ranking.",
+        "required": ["status", "model", "prompt_version", "detail", "elapsed_ms", "candidates"],
+        "properties": {
+            "status": {
+                "enum": list(LLM_STATUSES),
+                "description": "applied: the model's ranking was used; cached: a ranking "
+                "accepted earlier was reused; timeout / error / invalid_output: no usable "
+                'answer, the search\'s ranking stands; skipped: no call ("not requested", '
+                '"not configured", circuit open, no candidates).',
+            },
+            "model": {"type": ["string", "null"]},
+            "prompt_version": {"type": "string"},
+            "detail": {"type": ["string", "null"]},
+            "elapsed_ms": {"type": "number"},
+            "candidates": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How many top results were offered to the model.",
+            },
         },
     }
     error = {
@@ -261,6 +357,7 @@ def openapi_document(
                 "SearchRequest": request,
                 "SearchResponse": response,
                 "Result": result,
+                "Rerank": rerank,
                 "Error": error,
             },
         },

@@ -10,7 +10,10 @@ Body of ``POST /api/playbook/search`` (``Content-Type: application/json``)::
      "versions": "best",                               "best": one result per playbook,
                                                        older versions listed under it;
                                                        "all": every version ranked
-     "mode": "hybrid"}                                 "vector" | "keyword" | "hybrid"
+     "mode": "hybrid",                                 "vector" | "keyword" | "hybrid"
+     "rerank": false}                                  true: the optional LLM re-rank
+                                                       pass, when one is configured
+                                                       (serve.rerank_step)
 
 Unknown top-level fields are refused (422 naming the field) so a typo such as ``limt``
 cannot silently fall back to a default.
@@ -29,7 +32,16 @@ from indexer.settings import Settings
 from serve._kinds import json_kind
 from serve.filters import Filters, parse_filters
 
-REQUEST_FIELDS = ("query", "limit", "filters", "explain", "tenant_id", "versions", "mode")
+REQUEST_FIELDS = (
+    "query",
+    "limit",
+    "filters",
+    "explain",
+    "tenant_id",
+    "versions",
+    "mode",
+    "rerank",
+)
 VERSIONS = ("best", "all")
 MODES = ("hybrid", "vector", "keyword")
 JSON_MEDIA_TYPE = "application/json"
@@ -44,6 +56,7 @@ class SearchRequest:
     tenant_id: str | None
     versions: str = "best"
     mode: str = "hybrid"
+    rerank: bool = False
 
 
 def _too_large(size: int | str, limit: int) -> PayloadTooLarge:
@@ -161,5 +174,8 @@ def parse_search_request(body: Any, settings: Settings) -> SearchRequest:
         raise _invalid(
             "mode", f"expected one of {', '.join(MODES)}, got {_show(mode)}", allowed=list(MODES)
         )
+    rerank = body.get("rerank", False)
+    if not isinstance(rerank, bool):
+        raise _invalid("rerank", f"expected true or false, got {_show(rerank)}")
     filters = parse_filters(body.get("filters"), settings.max_filter_values)
-    return SearchRequest(query, limit, filters, explain, tenant_id, versions, mode)
+    return SearchRequest(query, limit, filters, explain, tenant_id, versions, mode, rerank)

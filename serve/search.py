@@ -55,6 +55,8 @@ OPPOSITE_PENALTY = 0.15
 PROVIDER_PENALTY_CONFIDENT = 0.12
 PROVIDER_PENALTY_SOFT = 0.04
 RESOURCE_BOOST = 0.03
+# Hybrid query vector: this share of the expanded query's vector, the rest the raw query's.
+EXPANSION_SHARE = 1.0
 
 
 _LEXICON = frozenset(stem(w) for w in lexicon_words())
@@ -286,10 +288,7 @@ def run_search(
     query_vector: np.ndarray | None = None
     t = time.perf_counter()
     if request.mode != "keyword":
-        text = request.query
-        if request.mode == "hybrid":
-            text = intent.expanded_query(_apply_corrections(request.query, corrections, loaded))
-        query_vector = np.asarray(embedder.embed_one(text), dtype=np.float32).reshape(-1)
+        query_vector = _query_vector(embedder, request, intent, corrections, loaded)
     timer.add("embed", t)
 
     channels = {
@@ -381,6 +380,34 @@ def run_search(
         },
         "timings_ms": timer.to_dict(),
     }
+
+
+def _embed(embedder: QueryEmbedder, text: str) -> np.ndarray:
+    return np.asarray(embedder.embed_one(text), dtype=np.float32).reshape(-1)
+
+
+def _query_vector(
+    embedder: QueryEmbedder,
+    request: SearchRequest,
+    intent: Intent,
+    corrections: Mapping[str, str],
+    loaded: Mapping[str, LoadedCollection],
+) -> np.ndarray:
+    """The query's vector: the raw query in vector mode (the spec's approach); in hybrid
+    mode the corrected query plus the intent's expansion words, mixed with the raw query
+    (``EXPANSION_SHARE`` of the expanded vector) when they differ."""
+    raw = _embed(embedder, request.query)
+    if request.mode != "hybrid":
+        return raw
+    text = intent.expanded_query(_apply_corrections(request.query, corrections, loaded))
+    if text == request.query or EXPANSION_SHARE <= 0:
+        return raw
+    expanded = _embed(embedder, text)
+    if EXPANSION_SHARE >= 1:
+        return expanded
+    mixed = (1 - EXPANSION_SHARE) * raw + EXPANSION_SHARE * expanded
+    norm = float(np.linalg.norm(mixed))
+    return mixed / norm if norm > 0 else raw
 
 
 def _apply_corrections(

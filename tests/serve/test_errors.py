@@ -167,6 +167,7 @@ def test_unknown_fields_error_lists_the_known_ones(client: TestClient) -> None:
         "tenant_id",
         "versions",
         "mode",
+        "rerank",
     ]
 
 

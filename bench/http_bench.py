@@ -1,0 +1,235 @@
+"""End-to-end search over HTTP against a real uvicorn server, at each store size.
+
+For each size: spawns ``python -m serve`` on a free loopback port (query log off, no
+polling, one API key for the median-sized tenant), measures cold start (wall time from
+spawn until ``/readyz`` answers 200) and the server's RSS (``VmRSS`` of
+``/proc/<pid>/status`` when ready and after a warm-up; ``VmHWM`` for the peak), then runs
+closed-loop load: 1, 4 and 16 client threads, each with its own ``httpx.Client``, each
+sending the next uncached query (distinct texts from :func:`bench.search_bench.queries`)
+as soon as the previous one answers, for ``--seconds`` per level. Reports p50/p95/p99
+latency, searches/s and errors (non-200 answers and exceptions), and the server's own
+``took_ms`` p50 (the rest is HTTP, JSON and queueing).
+
+    python -m bench.http_bench --sizes 10k,100k,1m --vectors random [--seconds 10]
+
+The client runs on the same machine as the server and competes with it for the CPUs.
+Writes ``bench/results/http.json`` (and ``http.txt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._table import RESULTS, save, table
+from bench.search_bench import percentiles, queries
+from bench.stores import VECTORS, BenchStore, build_store, parse_sizes
+
+API_KEY = "bench-key-0000000000000001"
+LEVELS = (1, 4, 16)
+WARMUP = 20
+READY_TIMEOUT = 900.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM in MiB (empty when the process is gone)."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) // 1024
+    except OSError:
+        pass
+    return out
+
+
+class Server:
+    """A ``python -m serve`` subprocess over one store; ``stop()`` ends it by its pid."""
+
+    def __init__(self, store: BenchStore, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PLAYBOOKS_API_KEYS": f"{API_KEY}={store.mid_tenant}",
+               "PLAYBOOKS_QUERYLOG": "false", "PLAYBOOKS_POLL_SECONDS": "0",
+               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "serve", "--store", str(store.path), "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
+        """Seconds from spawn until ``/readyz`` said 200; raises if it died or timed out."""
+        with httpx.Client(timeout=2.0) as client:
+            while time.perf_counter() - self.started < timeout:
+                if self.proc.poll() is not None:
+                    tail = self.log_path.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{tail}")
+                try:
+                    if client.get(f"{self.url}/readyz").status_code == 200:
+                        return time.perf_counter() - self.started
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"server not ready after {timeout:.0f}s (log: {self.log_path})")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def closed_loop(url: str, clients: int, seconds: float, bodies: Iterator[dict[str, Any]]
+                ) -> dict[str, Any]:
+    """``clients`` threads, each sending a search as soon as its previous one returned."""
+    lock = threading.Lock()
+    latencies: list[float] = []
+    took: list[float] = []
+    errors: dict[str, int] = {}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                with lock:
+                    body = next(bodies)
+                t = time.perf_counter()
+                try:
+                    r = client.post("/api/playbook/search", json=body)
+                    ms = (time.perf_counter() - t) * 1000
+                    ok = r.status_code == 200
+                    kind = None if ok else f"http {r.status_code}"
+                    server_ms = r.json().get("took_ms") if ok else None
+                except (httpx.HTTPError, ValueError) as exc:
+                    ok, kind, ms, server_ms = False, type(exc).__name__, 0.0, None
+                with lock:
+                    if ok:
+                        latencies.append(ms)
+                        if server_ms is not None:
+                            took.append(float(server_ms))
+                    else:
+                        errors[kind or "?"] = errors.get(kind or "?", 0) + 1
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    deadline[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start.wait()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    return {"clients": clients, "seconds": elapsed, "ok": len(latencies),
+            "errors": sum(errors.values()), "error_kinds": errors,
+            "per_second": len(latencies) / elapsed, "ms": percentiles(latencies),
+            "server_took_ms": percentiles(took)}
+
+
+def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> dict[str, Any]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    server = Server(store, RESULTS / f"http-server-{store.size.name}.log.tmp")
+    try:
+        cold = server.wait_ready()
+        rss_ready = proc_status(server.proc.pid)
+        bodies = queries(10**9, seed=17 + store.size.total)
+        with httpx.Client(base_url=server.url, timeout=60.0,
+                          headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+            for _ in range(WARMUP):
+                r = client.post("/api/playbook/search", json=next(bodies))
+                if r.status_code != 200:
+                    raise RuntimeError(f"warm-up search failed: {r.status_code} {r.text[:500]}")
+        rss_warm = proc_status(server.proc.pid)
+        runs = []
+        for c in levels:
+            print(f"  {store.size.name}: {c} client(s) for {seconds:.0f}s ...", flush=True)
+            runs.append(closed_loop(server.url, c, seconds, bodies))
+        rss_after = proc_status(server.proc.pid)
+    finally:
+        server.stop()
+    return {"size": store.size.name, "playbooks": store.size.total, "vectors": store.vectors,
+            "tenant": store.mid_tenant, "tenant_rows": store.tenant_rows[store.mid_tenant],
+            "cold_start_seconds": cold, "rss_mib_ready": rss_ready.get("VmRSS"),
+            "rss_mib_warm": rss_warm.get("VmRSS"), "rss_mib_after_load": rss_after.get("VmRSS"),
+            "rss_mib_peak": rss_after.get("VmHWM"), "runs": runs}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    start_rows = [[r["size"], r["playbooks"], r["cold_start_seconds"], r["rss_mib_ready"],
+                   r["rss_mib_warm"], r["rss_mib_peak"],
+                   "<= 5 s (lazy tenants)" if r["size"] == "1m" else ""] for r in results]
+    load_rows = []
+    for r in results:
+        for run in r["runs"]:
+            target = ""
+            if r["size"] == "1m" and run["clients"] == 1:
+                target = "p50 <= 6, p99 <= 15"
+            elif r["size"] == "1m" and run["clients"] == 4:
+                target = ">= 200/s, 0 errors"
+            load_rows.append([r["size"], run["clients"], run["ok"], run["errors"],
+                              run["per_second"], run["ms"]["p50"], run["ms"]["p95"],
+                              run["ms"]["p99"], run["server_took_ms"]["p50"], target])
+    return (table(["size", "playbooks", "cold start s", "RSS ready MiB", "RSS warm MiB",
+                   "peak MiB", "target"], start_rows)
+            + "\n\n"
+            + table(["size", "clients", "ok", "errors", "searches/s", "p50 ms", "p95 ms",
+                     "p99 ms", "server took p50", "target"], load_rows))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", default="10k,100k")
+    p.add_argument("--vectors", choices=VECTORS, default="random")
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    p.add_argument("--name", default="http", help="results file name (bench/results/NAME)")
+    args = p.parse_args(argv)
+    levels = tuple(int(x) for x in args.levels.split(","))
+    results = []
+    for size in parse_sizes(args.sizes):
+        store = build_store(size, args.vectors)
+        print(f"serving {size.name} ...", flush=True)
+        results.append(bench_size(store, args.seconds, levels))
+    text = render(results)
+    print()
+    print(text)
+    path = save(args.name, {"vectors": args.vectors, "note": NOTE, "sizes": results})
+    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
+    print(f"\nsaved {path}")
+    return {"sizes": results}
+
+
+NOTE = ("Loopback, client threads on the same 2-core machine as the server, other engineers' "
+        "jobs running concurrently: noisy. Random vectors are a search-only stand-in.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Benchmark stores at 10k, 100k and 1M playbooks, written directly as snapshots.
+
+Each size is a library plus tenants of realistic, uneven sizes (a few large tenants, many
+small ones; the total is exact)::
+
+    10k   =  5,000 library +    50 tenants (mean 100)
+    100k  = 10,000 library +   450 tenants (mean 200)
+    1m    = 10,000 library + 2,000 tenants (mean 495)
+
+Text comes from :mod:`bench.synth`'s templates and goes through the indexer's own row
+function (:func:`indexer.rows.playbook_row`, :func:`indexer.rows.rows_table`), so the
+Parquet columns, ``embed_text`` and FAISS files are what ``playbooks index`` writes; only
+crawling and validation are skipped. Vectors are either real (``--vectors real``: the
+packaged model over ``embed_text``, batched) or seeded random unit vectors
+(``--vectors random``: a search-only stand-in; relevance is meaningless, costs are not).
+The manifest names the packaged model either way, so the server accepts the store.
+
+Built stores are cached under ``bench/stores/<size>-<vectors>/`` (gitignored) and reused;
+``bench_store.json`` (written last) marks a complete build and lists the tenants by size.
+Memory stays bounded at 1M: one collection is generated, embedded and written at a time.
+
+    python -m bench.stores --sizes 10k,100k --vectors random
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from bench.synth import _doc
+from indexer.blobs import LocalBlobs
+from indexer.embed import DIMENSION, model_identity
+from indexer.model import LIBRARY_COLLECTION, tenant_collection
+from indexer.rows import playbook_row, rows_table
+from indexer.store import Manifest, SnapshotRef, Store
+from indexer.text import TEXT_VERSION
+from indexer.vectors import INDEX_KIND, index_bytes
+
+ROOT = Path(__file__).resolve().parent / "stores"
+INFO_FILE = "bench_store.json"
+VECTORS = ("random", "real")
+
+
+@dataclass(frozen=True)
+class StoreSize:
+    name: str
+    library: int
+    tenants: int
+    per_tenant: int  # mean
+
+    @property
+    def total(self) -> int:
+        return self.library + self.tenants * self.per_tenant
+
+
+SIZES = {
+    "10k": StoreSize("10k", 5_000, 50, 100),
+    "100k": StoreSize("100k", 10_000, 450, 200),
+    "1m": StoreSize("1m", 10_000, 2_000, 495),
+}
+
+
+@dataclass(frozen=True)
+class BenchStore:
+    """A complete benchmark store on disk and what it holds."""
+
+    path: Path
+    size: StoreSize
+    vectors: str
+    tenant_rows: dict[str, int]
+    build_seconds: float
+
+    @property
+    def mid_tenant(self) -> str:
+        """The tenant of median size (the one searches run as)."""
+        ordered = sorted(self.tenant_rows, key=lambda t: (self.tenant_rows[t], t))
+        return ordered[len(ordered) // 2]
+
+
+def parse_sizes(text: str) -> list[StoreSize]:
+    out = []
+    for name in text.lower().split(","):
+        if name.strip() not in SIZES:
+            raise SystemExit(f"unknown size {name!r}; known: {', '.join(SIZES)}")
+        out.append(SIZES[name.strip()])
+    return out
+
+
+def tenant_sizes(size: StoreSize, seed: int) -> list[int]:
+    """Uneven tenant sizes (log-normal, at least 10) summing to ``tenants * per_tenant``."""
+    rng = np.random.default_rng(seed)
+    total = size.tenants * size.per_tenant
+    raw = rng.lognormal(mean=0.0, sigma=0.8, size=size.tenants)
+    sizes = np.maximum(10, np.floor(raw / raw.sum() * total)).astype(int)
+    diff = total - int(sizes.sum())
+    order = np.argsort(-sizes)
+    i = 0
+    while diff != 0:  # settle rounding on the largest tenants
+        j = order[i % len(order)]
+        step = 1 if diff > 0 else -1
+        if sizes[j] + step >= 10:
+            sizes[j] += step
+            diff -= step
+        i += 1
+    return [int(s) for s in sizes]
+
+
+def _fake_valid(collection: str, tenant: str | None, meta: dict[str, Any], params: dict,
+                plan: dict, script: str) -> Any:
+    """Duck-types :class:`indexer.validate.ValidPlaybook` for :func:`playbook_row`."""
+    base = f"bench://{collection}/{meta['playbook_id']}/v{meta['version']}"
+    body = script.encode()
+    sha = hashlib.sha256(body).hexdigest()
+    folder = SimpleNamespace(collection=collection, tenant_id=tenant, uri=base,
+                             fingerprint=hashlib.sha256(base.encode() + body).hexdigest())
+    scripts = [SimpleNamespace(format="shell", path="shell/run.sh", uri=f"{base}/shell/run.sh",
+                               sha256=sha, size_bytes=len(body))]
+    full = {"prerequisites": [], "estimated_impact": None, "last_executed_at": None,
+            "success_rate": None, "based_on_escher": False, "escher_playbook_id": None,
+            "escher_version": None, **meta}
+    return SimpleNamespace(folder=folder, metadata=full, parameters=params,
+                           explain_plan=plan["explain_plan"], scripts=scripts)
+
+
+def collection_rows(collection: str, tenant: str | None, n: int, seed: int
+                    ) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        pid = f"pb-{i:05d}" if tenant else f"lib-{i:06d}"
+        rows.append(playbook_row(_fake_valid(collection, tenant, *_doc(rng, pid, tenant))))
+    return rows
+
+
+def random_vectors(n: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal((n, DIMENSION)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def store_path(size: StoreSize, vectors: str) -> Path:
+    return ROOT / f"{size.name}-{vectors}"
+
+
+def load_bench_store(size: StoreSize, vectors: str) -> BenchStore | None:
+    path = store_path(size, vectors)
+    info = path / INFO_FILE
+    if not info.is_file():
+        return None
+    doc = json.loads(info.read_text())
+    return BenchStore(path, size, vectors, dict(doc["tenant_rows"]), float(doc["build_seconds"]))
+
+
+def build_store(size: StoreSize, vectors: str, seed: int = 7,
+                log: Callable[[str], None] = print) -> BenchStore:
+    """The cached store for ``size``/``vectors``, building it first when absent."""
+    if vectors not in VECTORS:
+        raise SystemExit(f"--vectors must be one of {', '.join(VECTORS)}")
+    found = load_bench_store(size, vectors)
+    if found is not None:
+        log(f"reusing {found.path} ({size.total:,} playbooks)")
+        return found
+    path = store_path(size, vectors)
+    shutil.rmtree(path, ignore_errors=True)  # a half-built store from an interrupted run
+    store = Store(LocalBlobs(path))
+    model = model_identity()
+    embedder = None
+    if vectors == "real":
+        from indexer.embed import Embedder
+
+        embedder = Embedder()
+        embedder.warm()
+    sizes = tenant_sizes(size, seed)
+    plan: list[tuple[str, str | None, int]] = [(LIBRARY_COLLECTION, None, size.library)]
+    plan += [(tenant_collection(f"t{t:04d}"), f"t{t:04d}", n) for t, n in enumerate(sizes)]
+    description = {"model": model.to_dict(), "dimension": model.dimension, "index": INDEX_KIND,
+                   "text_version": TEXT_VERSION, "bench": {"vectors": vectors, "seed": seed}}
+    refs: dict[str, SnapshotRef] = {}
+    started = time.perf_counter()
+    for i, (collection, tenant, n) in enumerate(plan):
+        cseed = seed * 1_000_003 + i
+        rows = collection_rows(collection, tenant, n, cseed)
+        if embedder is not None:
+            vecs = embedder.embed([r["embed_text"] for r in rows])
+        else:
+            vecs = random_vectors(n, cseed)
+        table = rows_table(rows, vecs, DIMENSION)
+        refs[collection] = store.write_snapshot(
+            collection, table, index_bytes(vecs, DIMENSION), description,
+            source_fingerprint=f"bench-{size.name}-{vectors}-{seed}-{i}")
+        if i % 100 == 0 or i == len(plan) - 1:
+            log(f"  {size.name}/{vectors}: {i + 1}/{len(plan)} collections, "
+                f"{time.perf_counter() - started:.0f}s")
+    manifest = Manifest.create(parent=None, created_by={"command": "bench.stores"},
+                               model=model, collections=refs,
+                               report={"bench": {"size": size.name, "vectors": vectors}})
+    store.write_manifest(manifest)
+    store.swap_current(manifest.manifest_id, store.current())
+    seconds = time.perf_counter() - started
+    tenant_rows = {t: n for _, t, n in plan if t is not None}
+    (path / INFO_FILE).write_text(json.dumps(
+        {"size": size.name, "vectors": vectors, "seed": seed, "playbooks": size.total,
+         "build_seconds": seconds, "manifest_id": manifest.manifest_id,
+         "tenant_rows": tenant_rows}, indent=1) + "\n")
+    log(f"built {path} ({size.total:,} playbooks) in {seconds:.0f}s")
+    return BenchStore(path, size, vectors, tenant_rows, seconds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", default="10k,100k")
+    p.add_argument("--vectors", choices=VECTORS, default="random")
+    args = p.parse_args(argv)
+    for size in parse_sizes(args.sizes):
+        build_store(size, args.vectors)
+
+
+if __name__ == "__main__":
+    main()
