@@ -2,7 +2,7 @@
 writing its numbers to ``bench/results/<name>.json``.
 
     python -m bench                 # all, at their default sizes
-    python -m bench lifecycle       # one (names: lifecycle, embed, search, relevance)
+    python -m bench lifecycle       # one (names: embed, lifecycle, index, search, http)
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ import sys
 BENCHMARKS = {
     "embed": "bench.embed_bench",
     "lifecycle": "bench.lifecycle",
+    "index": "bench.index_bench",
+    "search": "bench.search_bench",
+    "http": "bench.http_bench",
 }
 
 

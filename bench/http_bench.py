@@ -10,7 +10,8 @@ as soon as the previous one answers, for ``--seconds`` per level. Reports p50/p9
 latency, searches/s and errors (non-200 answers and exceptions), and the server's own
 ``took_ms`` p50 (the rest is HTTP, JSON and queueing).
 
-    python -m bench.http_bench --sizes 10k,100k,1m --vectors random [--seconds 10]
+    python -m bench.http_bench                    # 10k, 100k real vectors; 1m random
+    python -m bench.http_bench --sizes 10k,100k,1m --vectors random --seconds 10
 
 The client runs on the same machine as the server and competes with it for the CPUs.
 Writes ``bench/results/http.json`` (and ``http.txt``).
@@ -68,16 +69,36 @@ class Server:
     def __init__(self, store: BenchStore, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PLAYBOOKS_API_KEYS": f"{API_KEY}={store.mid_tenant}",
-               "PLAYBOOKS_QUERYLOG": "false", "PLAYBOOKS_POLL_SECONDS": "0",
-               "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {
+            **os.environ,
+            "PLAYBOOKS_API_KEYS": f"{API_KEY}={store.mid_tenant}",
+            "PLAYBOOKS_QUERYLOG": "false",
+            "PLAYBOOKS_POLL_SECONDS": "0",
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serve", "--store", str(store.path), "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "serve",
+                "--store",
+                str(store.path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
         """Seconds from spawn until ``/readyz`` said 200; raises if it died or timed out."""
@@ -105,8 +126,9 @@ class Server:
         self._log.close()
 
 
-def closed_loop(url: str, clients: int, seconds: float, bodies: Iterator[dict[str, Any]]
-                ) -> dict[str, Any]:
+def closed_loop(
+    url: str, clients: int, seconds: float, bodies: Iterator[dict[str, Any]]
+) -> dict[str, Any]:
     """``clients`` threads, each sending a search as soon as its previous one returned."""
     lock = threading.Lock()
     latencies: list[float] = []
@@ -148,10 +170,16 @@ def closed_loop(url: str, clients: int, seconds: float, bodies: Iterator[dict[st
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - t0
-    return {"clients": clients, "seconds": elapsed, "ok": len(latencies),
-            "errors": sum(errors.values()), "error_kinds": errors,
-            "per_second": len(latencies) / elapsed, "ms": percentiles(latencies),
-            "server_took_ms": percentiles(took)}
+    return {
+        "clients": clients,
+        "seconds": elapsed,
+        "ok": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "per_second": len(latencies) / elapsed,
+        "ms": percentiles(latencies),
+        "server_took_ms": percentiles(took),
+    }
 
 
 def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> dict[str, Any]:
@@ -161,8 +189,9 @@ def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> di
         cold = server.wait_ready()
         rss_ready = proc_status(server.proc.pid)
         bodies = queries(10**9, seed=17 + store.size.total)
-        with httpx.Client(base_url=server.url, timeout=60.0,
-                          headers={"Authorization": f"Bearer {API_KEY}"}) as client:
+        with httpx.Client(
+            base_url=server.url, timeout=60.0, headers={"Authorization": f"Bearer {API_KEY}"}
+        ) as client:
             for _ in range(WARMUP):
                 r = client.post("/api/playbook/search", json=next(bodies))
                 if r.status_code != 200:
@@ -175,17 +204,34 @@ def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> di
         rss_after = proc_status(server.proc.pid)
     finally:
         server.stop()
-    return {"size": store.size.name, "playbooks": store.size.total, "vectors": store.vectors,
-            "tenant": store.mid_tenant, "tenant_rows": store.tenant_rows[store.mid_tenant],
-            "cold_start_seconds": cold, "rss_mib_ready": rss_ready.get("VmRSS"),
-            "rss_mib_warm": rss_warm.get("VmRSS"), "rss_mib_after_load": rss_after.get("VmRSS"),
-            "rss_mib_peak": rss_after.get("VmHWM"), "runs": runs}
+    return {
+        "size": store.size.name,
+        "playbooks": store.size.total,
+        "vectors": store.vectors,
+        "tenant": store.mid_tenant,
+        "tenant_rows": store.tenant_rows[store.mid_tenant],
+        "cold_start_seconds": cold,
+        "rss_mib_ready": rss_ready.get("VmRSS"),
+        "rss_mib_warm": rss_warm.get("VmRSS"),
+        "rss_mib_after_load": rss_after.get("VmRSS"),
+        "rss_mib_peak": rss_after.get("VmHWM"),
+        "runs": runs,
+    }
 
 
 def render(results: list[dict[str, Any]]) -> str:
-    start_rows = [[r["size"], r["playbooks"], r["cold_start_seconds"], r["rss_mib_ready"],
-                   r["rss_mib_warm"], r["rss_mib_peak"],
-                   "<= 5 s (lazy tenants)" if r["size"] == "1m" else ""] for r in results]
+    start_rows = [
+        [
+            r["size"],
+            r["playbooks"],
+            r["cold_start_seconds"],
+            r["rss_mib_ready"],
+            r["rss_mib_warm"],
+            r["rss_mib_peak"],
+            "<= 5 s (lazy tenants)" if r["size"] == "1m" else "",
+        ]
+        for r in results
+    ]
     load_rows = []
     for r in results:
         for run in r["runs"]:
@@ -194,20 +240,58 @@ def render(results: list[dict[str, Any]]) -> str:
                 target = "p50 <= 6, p99 <= 15"
             elif r["size"] == "1m" and run["clients"] == 4:
                 target = ">= 200/s, 0 errors"
-            load_rows.append([r["size"], run["clients"], run["ok"], run["errors"],
-                              run["per_second"], run["ms"]["p50"], run["ms"]["p95"],
-                              run["ms"]["p99"], run["server_took_ms"]["p50"], target])
-    return (table(["size", "playbooks", "cold start s", "RSS ready MiB", "RSS warm MiB",
-                   "peak MiB", "target"], start_rows)
-            + "\n\n"
-            + table(["size", "clients", "ok", "errors", "searches/s", "p50 ms", "p95 ms",
-                     "p99 ms", "server took p50", "target"], load_rows))
+            load_rows.append(
+                [
+                    r["size"],
+                    run["clients"],
+                    run["ok"],
+                    run["errors"],
+                    run["per_second"],
+                    run["ms"]["p50"],
+                    run["ms"]["p95"],
+                    run["ms"]["p99"],
+                    run["server_took_ms"]["p50"],
+                    target,
+                ]
+            )
+    return (
+        table(
+            [
+                "size",
+                "playbooks",
+                "cold start s",
+                "RSS ready MiB",
+                "RSS warm MiB",
+                "peak MiB",
+                "target",
+            ],
+            start_rows,
+        )
+        + "\n\n"
+        + table(
+            [
+                "size",
+                "clients",
+                "ok",
+                "errors",
+                "searches/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "server took p50",
+                "target",
+            ],
+            load_rows,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", default="10k,100k")
-    p.add_argument("--vectors", choices=VECTORS, default="random")
+    p.add_argument("--sizes", default="10k,100k,1m")
+    p.add_argument(
+        "--vectors", choices=VECTORS, default="auto", help="auto: real at 10k/100k, random at 1m"
+    )
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--levels", default=",".join(map(str, LEVELS)))
     p.add_argument("--name", default="http", help="results file name (bench/results/NAME)")
@@ -221,14 +305,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = render(results)
     print()
     print(text)
-    path = save(args.name, {"vectors": args.vectors, "note": NOTE, "sizes": results})
+    path = save(args.name, {"vectors_option": args.vectors, "note": NOTE, "sizes": results})
     (RESULTS / f"{args.name}.txt").write_text(text + "\n")
     print(f"\nsaved {path}")
     return {"sizes": results}
 
 
-NOTE = ("Loopback, client threads on the same 2-core machine as the server, other engineers' "
-        "jobs running concurrently: noisy. Random vectors are a search-only stand-in.")
+NOTE = (
+    "Loopback, client threads on the same 2-core machine as the server, other engineers' "
+    "jobs running concurrently: noisy. Random vectors are a search-only stand-in."
+)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ Parquet columns, ``embed_text`` and FAISS files are what ``playbooks index`` wri
 crawling and validation are skipped. Vectors are either real (``--vectors real``: the
 packaged model over ``embed_text``, batched) or seeded random unit vectors
 (``--vectors random``: a search-only stand-in; relevance is meaningless, costs are not).
+``--vectors auto`` (the default, what ``make bench`` uses) is real at 10k and 100k and
+random at 1m.
 The manifest names the packaged model either way, so the server accepts the store.
 
 Built stores are cached under ``bench/stores/<size>-<vectors>/`` (gitignored) and reused;
@@ -20,6 +22,7 @@ Built stores are cached under ``bench/stores/<size>-<vectors>/`` (gitignored) an
 Memory stays bounded at 1M: one collection is generated, embedded and written at a time.
 
     python -m bench.stores --sizes 10k,100k --vectors random
+    python -m bench.stores                        # 10k, 100k real; 1m random
 """
 
 from __future__ import annotations
@@ -49,7 +52,14 @@ from indexer.vectors import INDEX_KIND, index_bytes
 
 ROOT = Path(__file__).resolve().parent / "stores"
 INFO_FILE = "bench_store.json"
-VECTORS = ("random", "real")
+VECTORS = ("auto", "random", "real")  # auto: real up to 100k, random at 1m (search-only)
+
+
+def resolve_vectors(size: StoreSize, vectors: str) -> str:
+    """``auto`` -> ``real`` for 10k and 100k, ``random`` for 1m; else as given."""
+    if vectors == "auto":
+        return "random" if size.name == "1m" else "real"
+    return vectors
 
 
 @dataclass(frozen=True)
@@ -116,25 +126,48 @@ def tenant_sizes(size: StoreSize, seed: int) -> list[int]:
     return [int(s) for s in sizes]
 
 
-def _fake_valid(collection: str, tenant: str | None, meta: dict[str, Any], params: dict,
-                plan: dict, script: str) -> Any:
+def _fake_valid(
+    collection: str, tenant: str | None, meta: dict[str, Any], params: dict, plan: dict, script: str
+) -> Any:
     """Duck-types :class:`indexer.validate.ValidPlaybook` for :func:`playbook_row`."""
     base = f"bench://{collection}/{meta['playbook_id']}/v{meta['version']}"
     body = script.encode()
     sha = hashlib.sha256(body).hexdigest()
-    folder = SimpleNamespace(collection=collection, tenant_id=tenant, uri=base,
-                             fingerprint=hashlib.sha256(base.encode() + body).hexdigest())
-    scripts = [SimpleNamespace(format="shell", path="shell/run.sh", uri=f"{base}/shell/run.sh",
-                               sha256=sha, size_bytes=len(body))]
-    full = {"prerequisites": [], "estimated_impact": None, "last_executed_at": None,
-            "success_rate": None, "based_on_escher": False, "escher_playbook_id": None,
-            "escher_version": None, **meta}
-    return SimpleNamespace(folder=folder, metadata=full, parameters=params,
-                           explain_plan=plan["explain_plan"], scripts=scripts)
+    folder = SimpleNamespace(
+        collection=collection,
+        tenant_id=tenant,
+        uri=base,
+        fingerprint=hashlib.sha256(base.encode() + body).hexdigest(),
+    )
+    scripts = [
+        SimpleNamespace(
+            format="shell",
+            path="shell/run.sh",
+            uri=f"{base}/shell/run.sh",
+            sha256=sha,
+            size_bytes=len(body),
+        )
+    ]
+    full = {
+        "prerequisites": [],
+        "estimated_impact": None,
+        "last_executed_at": None,
+        "success_rate": None,
+        "based_on_escher": False,
+        "escher_playbook_id": None,
+        "escher_version": None,
+        **meta,
+    }
+    return SimpleNamespace(
+        folder=folder,
+        metadata=full,
+        parameters=params,
+        explain_plan=plan["explain_plan"],
+        scripts=scripts,
+    )
 
 
-def collection_rows(collection: str, tenant: str | None, n: int, seed: int
-                    ) -> list[dict[str, Any]]:
+def collection_rows(collection: str, tenant: str | None, n: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -162,9 +195,11 @@ def load_bench_store(size: StoreSize, vectors: str) -> BenchStore | None:
     return BenchStore(path, size, vectors, dict(doc["tenant_rows"]), float(doc["build_seconds"]))
 
 
-def build_store(size: StoreSize, vectors: str, seed: int = 7,
-                log: Callable[[str], None] = print) -> BenchStore:
+def build_store(
+    size: StoreSize, vectors: str, seed: int = 7, log: Callable[[str], None] = print
+) -> BenchStore:
     """The cached store for ``size``/``vectors``, building it first when absent."""
+    vectors = resolve_vectors(size, vectors)
     if vectors not in VECTORS:
         raise SystemExit(f"--vectors must be one of {', '.join(VECTORS)}")
     found = load_bench_store(size, vectors)
@@ -184,8 +219,13 @@ def build_store(size: StoreSize, vectors: str, seed: int = 7,
     sizes = tenant_sizes(size, seed)
     plan: list[tuple[str, str | None, int]] = [(LIBRARY_COLLECTION, None, size.library)]
     plan += [(tenant_collection(f"t{t:04d}"), f"t{t:04d}", n) for t, n in enumerate(sizes)]
-    description = {"model": model.to_dict(), "dimension": model.dimension, "index": INDEX_KIND,
-                   "text_version": TEXT_VERSION, "bench": {"vectors": vectors, "seed": seed}}
+    description = {
+        "model": model.to_dict(),
+        "dimension": model.dimension,
+        "index": INDEX_KIND,
+        "text_version": TEXT_VERSION,
+        "bench": {"vectors": vectors, "seed": seed},
+    }
     refs: dict[str, SnapshotRef] = {}
     started = time.perf_counter()
     for i, (collection, tenant, n) in enumerate(plan):
@@ -197,30 +237,51 @@ def build_store(size: StoreSize, vectors: str, seed: int = 7,
             vecs = random_vectors(n, cseed)
         table = rows_table(rows, vecs, DIMENSION)
         refs[collection] = store.write_snapshot(
-            collection, table, index_bytes(vecs, DIMENSION), description,
-            source_fingerprint=f"bench-{size.name}-{vectors}-{seed}-{i}")
+            collection,
+            table,
+            index_bytes(vecs, DIMENSION),
+            description,
+            source_fingerprint=f"bench-{size.name}-{vectors}-{seed}-{i}",
+        )
         if i % 100 == 0 or i == len(plan) - 1:
-            log(f"  {size.name}/{vectors}: {i + 1}/{len(plan)} collections, "
-                f"{time.perf_counter() - started:.0f}s")
-    manifest = Manifest.create(parent=None, created_by={"command": "bench.stores"},
-                               model=model, collections=refs,
-                               report={"bench": {"size": size.name, "vectors": vectors}})
+            log(
+                f"  {size.name}/{vectors}: {i + 1}/{len(plan)} collections, "
+                f"{time.perf_counter() - started:.0f}s"
+            )
+    manifest = Manifest.create(
+        parent=None,
+        created_by={"command": "bench.stores"},
+        model=model,
+        collections=refs,
+        report={"bench": {"size": size.name, "vectors": vectors}},
+    )
     store.write_manifest(manifest)
     store.swap_current(manifest.manifest_id, store.current())
     seconds = time.perf_counter() - started
     tenant_rows = {t: n for _, t, n in plan if t is not None}
-    (path / INFO_FILE).write_text(json.dumps(
-        {"size": size.name, "vectors": vectors, "seed": seed, "playbooks": size.total,
-         "build_seconds": seconds, "manifest_id": manifest.manifest_id,
-         "tenant_rows": tenant_rows}, indent=1) + "\n")
+    (path / INFO_FILE).write_text(
+        json.dumps(
+            {
+                "size": size.name,
+                "vectors": vectors,
+                "seed": seed,
+                "playbooks": size.total,
+                "build_seconds": seconds,
+                "manifest_id": manifest.manifest_id,
+                "tenant_rows": tenant_rows,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     log(f"built {path} ({size.total:,} playbooks) in {seconds:.0f}s")
     return BenchStore(path, size, vectors, tenant_rows, seconds)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", default="10k,100k")
-    p.add_argument("--vectors", choices=VECTORS, default="random")
+    p.add_argument("--sizes", default="10k,100k,1m")
+    p.add_argument("--vectors", choices=VECTORS, default="auto")
     args = p.parse_args(argv)
     for size in parse_sizes(args.sizes):
         build_store(size, args.vectors)

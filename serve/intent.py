@@ -5,7 +5,10 @@ returns an :class:`Intent`:
 
 - ``action``: the canonical verb (``"turn off"``, ``"shut down"``, ``"halt"`` -> ``stop``),
   with the verbs that would do the opposite (``start``) and whether the query is
-  unambiguous about it (no opposite verb is also asked for).
+  unambiguous about it (no opposite verb is also asked for). Verbs that do not say what is
+  asked are skipped: after a negation ("can't delete ..." is a symptom) or inside a
+  when/why clause ("back up ... before tonight's release"). :data:`ACTION_FAMILY` lists
+  close verbs (remove ~ delete, add ~ increase) that earn part of the same-verb boost.
 - ``providers``: named (``azure``) or implied by a service (``RDS`` -> aws,
   ``Blob Storage`` -> azure, ``GCE`` -> gcp). ``provider_confident`` is true when the
   provider is named or every service named points at the same one.
@@ -101,11 +104,15 @@ ACTION_PHRASES: Mapping[str, tuple[str, ...]] = {
         "tear down",
         "get rid of",
         "release",
+        "purge",
+        "throw away",
+        "wipe",
+        "discard",
     ),
     "enter": ("enter", "move into", "put into", "into standby"),
     "exit": ("exit", "out of standby", "take out", "leave"),
-    "copy_to": ("copy to", "push", "upload to", "copy onto", "send to"),
-    "copy_from": ("copy from", "pull", "download from", "fetch from", "retrieve from"),
+    "copy_to": ("copy to", "upload to", "copy onto", "send to"),
+    "copy_from": ("copy from", "download from", "fetch from", "retrieve from"),
     "join": ("join",),
     "unjoin": ("unjoin", "leave the domain", "remove from domain"),
     "install": ("install", "import", "onboard", "deploy"),
@@ -149,7 +156,27 @@ OPPOSITES: Mapping[str, frozenset[str]] = {
     "unassign": frozenset({"assign"}),
     "encrypt": frozenset({"decrypt"}),
     "decrypt": frozenset({"encrypt"}),
+    "backup": frozenset({"restore"}),
+    "restore": frozenset({"backup"}),
 }
+# Verbs close enough that a playbook named with one serves a query asking for the other
+# ("get rid of a snapshot" -> a Delete Snapshot runbook, "add instances" -> Scale Out).
+ACTION_FAMILY: Mapping[str, frozenset[str]] = {
+    "remove": frozenset({"delete", "unassign", "detach", "uninstall"}),
+    "delete": frozenset({"remove"}),
+    "add": frozenset({"create", "increase", "attach", "assign"}),
+    "create": frozenset({"add", "backup"}),
+    "increase": frozenset({"add"}),
+    "decrease": frozenset({"remove"}),
+    "stop": frozenset({"suspend"}),
+    "start": frozenset({"resume"}),
+    "suspend": frozenset({"stop"}),
+    "resume": frozenset({"start"}),
+    "backup": frozenset({"create"}),
+}
+# Words that open a clause saying when or why, not what: an action after them ("back up
+# the file system before tonight's release") is not the one asked for.
+_CLAUSE_WORDS = frozenset({"before", "after", "until", "once", "while", "because", "since"})
 # Single words found in playbook names -> the canonical verbs they carry.
 NAME_VERBS: Mapping[str, str] = {
     "stop": "stop",
@@ -206,6 +233,9 @@ NAME_VERBS: Mapping[str, str] = {
     "unassign": "unassign",
     "encrypt": "encrypt",
     "decrypt": "decrypt",
+    "backup": "backup",
+    "restore": "restore",
+    "recover": "restore",
 }
 _NAME_PAIRS = (
     ("scale", "out", "increase"),
@@ -237,8 +267,10 @@ _MACHINE_WORDS = frozenset(
     ]
 )
 # An action word right after these is a noun or an alternative, not what is asked.
+# Negations too: "can't delete a security group" reports a symptom, it does not ask to delete.
 _NOT_THE_ACTION = frozenset(
     {"the", "a", "after", "instead", "of", "before", "without", "from", "its", "our", "than"}
+    | {"t", "not", "cannot", "unable", "fails", "failed", "failing", "never"}
 )
 
 PROVIDER_WORDS: Mapping[str, str] = {
@@ -574,6 +606,9 @@ def _main_action(words: list[str]) -> tuple[str | None, bool]:
         for i, a in _find_actions(words)
         if not set(words[max(i - 2, 0) : i]) & _NOT_THE_ACTION
     ]
+    clause = next((i for i, w in enumerate(words) if w in _CLAUSE_WORDS), len(words))
+    if any(i < clause for i, _ in actions):
+        actions = [(i, a) for i, a in actions if i < clause]
     if not actions:
         return None, False
     # The first directional verb (one with an opposite) leads; generic verbs follow.
@@ -743,7 +778,14 @@ def _type_provider(resource_type: str) -> str | None:
 def name_verbs(name: str, playbook_id: str = "") -> frozenset[str]:
     """The canonical verbs a playbook's name (and id) carries, e.g. "Stop RDS" -> {stop}."""
     words = _WORDS.findall(f"{name} {playbook_id.replace('-', ' ')}".lower())
-    verbs = {NAME_VERBS[w] for w in words if w in NAME_VERBS}
+    verbs = {
+        NAME_VERBS[w]
+        for i, w in enumerate(words)
+        if w in NAME_VERBS
+        and not (NAME_VERBS[w] == "backup" and "from" in words[max(i - 2, 0) : i])
+    }
+    if "restore" in verbs:  # "restore backup": the backup is what it restores from
+        verbs.discard("backup")
     for first, second, verb in _NAME_PAIRS:
         if first in words and second in words[words.index(first) + 1 : words.index(first) + 3]:
             verbs.add(verb)

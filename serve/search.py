@@ -11,8 +11,9 @@ tenant's collection):
    (``"overfetch"``);
 3. keyword channel: BM25 over the same rows (:mod:`serve.keyword`), with typo
    correction against the snapshot's vocabulary;
-4. fusion (:mod:`serve.fusion`) plus intent evidence (same verb +, opposite verb -,
-   another provider -, named resource type +), then the spec's precedence as a bounded
+4. fusion (:mod:`serve.fusion`) plus intent evidence (same verb +, a close verb of the
+   same family + (:data:`serve.intent.ACTION_FAMILY`), opposite verb -, another provider
+   -, named resource type +), then the spec's precedence as a bounded
    bonus (:mod:`serve.scoring`);
 5. one result per playbook (its best version, older versions listed under it) and
    near-duplicates collapsed under the best one (``versions: "all"`` ranks every
@@ -38,7 +39,7 @@ from indexer.model import LIBRARY_COLLECTION, tenant_collection
 from serve.filters import select_rows
 from serve.fusion import DEFAULT_FUSION, fuse, normalise_keyword
 from serve.generation import Generation, LoadedCollection
-from serve.intent import Intent, lexicon_words, parse_intent
+from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
@@ -50,13 +51,15 @@ EXACT_SUBSET_MAX = 20_000  # rows: below this a matrix product beats FAISS + sel
 KEYWORD_CANDIDATES = 50
 NEAR_DUPLICATE_COSINE = 0.98
 # Intent evidence, on the fused-relevance scale (about 0..1).
-ACTION_BOOST = 0.04
+ACTION_BOOST = 0.08
 OPPOSITE_PENALTY = 0.15
 PROVIDER_PENALTY_CONFIDENT = 0.12
 PROVIDER_PENALTY_SOFT = 0.04
 RESOURCE_BOOST = 0.03
-# Hybrid query vector: this share of the expanded query's vector, the rest the raw query's.
+# Hybrid query vector: this share of the expanded query's vector, the rest the raw query's
+# (measured: 1.0 -> 0.8794, 0.5 -> 0.8794, 0.0 -> 0.8756 NDCG@10 on real_runbooks).
 EXPANSION_SHARE = 1.0
+FAMILY_SHARE = 0.75  # of ACTION_BOOST, for a close verb (serve.intent.ACTION_FAMILY)
 
 
 _LEXICON = frozenset(stem(w) for w in lexicon_words())
@@ -123,6 +126,8 @@ def intent_adjustments(coll: LoadedCollection, row: int, intent: Intent) -> dict
     if intent.action_confident and intent.action:
         if intent.action in verbs:
             out["action"] = ACTION_BOOST
+        elif verbs & ACTION_FAMILY.get(intent.action, frozenset()) and not verbs & intent.opposites:
+            out["action"] = ACTION_BOOST * FAMILY_SHARE
         elif verbs & intent.opposites:
             out["opposite_action"] = -OPPOSITE_PENALTY
     providers = f.providers[row]
@@ -396,15 +401,15 @@ def _query_vector(
     """The query's vector: the raw query in vector mode (the spec's approach); in hybrid
     mode the corrected query plus the intent's expansion words, mixed with the raw query
     (``EXPANSION_SHARE`` of the expanded vector) when they differ."""
-    raw = _embed(embedder, request.query)
     if request.mode != "hybrid":
-        return raw
+        return _embed(embedder, request.query)
     text = intent.expanded_query(_apply_corrections(request.query, corrections, loaded))
     if text == request.query or EXPANSION_SHARE <= 0:
-        return raw
+        return _embed(embedder, request.query)
     expanded = _embed(embedder, text)
-    if EXPANSION_SHARE >= 1:
+    if EXPANSION_SHARE >= 1:  # one embedding only
         return expanded
+    raw = _embed(embedder, request.query)
     mixed = (1 - EXPANSION_SHARE) * raw + EXPANSION_SHARE * expanded
     norm = float(np.linalg.norm(mixed))
     return mixed / norm if norm > 0 else raw
