@@ -186,6 +186,7 @@ def s3_client(endpoint_url: str | None = None, max_attempts: int = 8) -> S3Clien
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=5,
+        max_pool_connections=32,
         read_timeout=30,
         s3={"addressing_style": "path"} if endpoint_url else {},
     )

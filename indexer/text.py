@@ -24,7 +24,8 @@ _PROVIDER_NAMES = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
 
 
 def resource_words(resource_type: str) -> str:
-    """``"rds::instance"`` -> ``"rds instance"``; ``"ec2::vpc-endpoint"`` -> ``"ec2 vpc endpoint"``."""
+    """Resource type as words: ``"rds::instance"`` -> ``"rds instance"``,
+    ``"ec2::vpc-endpoint"`` -> ``"ec2 vpc endpoint"``."""
     return resource_type.replace("::", " ").replace("-", " ").replace("_", " ")
 
 

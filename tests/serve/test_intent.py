@@ -91,3 +91,44 @@ def test_name_verbs() -> None:
     assert name_verbs("Stop RDS Instance") == {"stop"}
     assert name_verbs("Copy Item From Azure VM") >= {"copy_from"}
     assert name_verbs("ASG scale out") >= {"increase"}
+
+
+@pytest.mark.parametrize(
+    ("query", "action"),
+    [
+        # a when/why clause does not carry the request
+        ("back up the file system before tonight's release", "backup"),
+        ("restart the vm after the patch is installed", "restart"),
+        # general "throw away" vocabulary
+        ("purge every message in the queue", "delete"),
+        ("throw away old snapshots", "delete"),
+    ],
+)
+def test_main_action_ignores_clauses(query: str, action: str) -> None:
+    assert parse_intent(query).action == action
+
+
+def test_negated_verb_is_a_symptom_not_a_request() -> None:
+    intent = parse_intent("can't delete a security group, an eni is still in use")
+    assert intent.action is None
+    assert not intent.action_confident
+    assert parse_intent("unable to stop the instance").action is None
+
+
+def test_backup_and_restore_are_opposites() -> None:
+    intent = parse_intent("back up the efs file system")
+    assert intent.action == "backup" and intent.action_confident
+    assert intent.opposites == frozenset({"restore"})
+    assert name_verbs("Create EFS backup") == frozenset({"create", "backup"})
+    # the backup a runbook restores from is not what it does
+    assert name_verbs("Restore RDS from backup") == frozenset({"restore"})
+    assert name_verbs("EFS restore backup in another region") == frozenset({"restore"})
+
+
+def test_action_family_links_close_verbs() -> None:
+    from serve.intent import ACTION_FAMILY, OPPOSITES
+
+    assert "delete" in ACTION_FAMILY["remove"]
+    assert "increase" in ACTION_FAMILY["add"]
+    for action, close in ACTION_FAMILY.items():  # a close verb is never an opposite
+        assert not close & OPPOSITES.get(action, frozenset()), action

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serve.fusion import fuse, normalise_keyword
+from serve.fusion import KEYWORD_POWER, fuse, normalise_keyword
 from serve.keyword import KeywordIndex, shared_idf, stem, tokens
 
 
@@ -95,7 +95,8 @@ def test_blend_and_rrf_fusion() -> None:
     bm25 = np.array([0.0, 10.0, 5.0])
     assert normalise_keyword(bm25).tolist() == [0.0, 1.0, 0.5]
     blend = fuse(cos, bm25, "blend", vector_share=0.5)
-    assert blend == pytest.approx([0.4, 0.75, 0.35])
+    # the keyword share is (bm25 / max) ** KEYWORD_POWER (0.5): half the best BM25 -> 0.71
+    assert blend == pytest.approx([0.4, 0.75, 0.1 + 0.5 * 0.5**KEYWORD_POWER])
     rrf = fuse(cos, bm25, "rrf")
     assert rrf.argmax() == 1  # second in one channel, first in the other
     assert 0 < rrf.max() <= 1
