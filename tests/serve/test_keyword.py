@@ -84,6 +84,16 @@ def test_typos_are_corrected_against_the_vocabulary(index: KeywordIndex) -> None
     assert index.correct("stp", frozenset({"stop"})) == "stop"
 
 
+def test_two_edit_typos_of_long_words() -> None:
+    from serve.keyword import _within_two_edits
+
+    idx = KeywordIndex([doc("Diagnose ImagePullBackOff on GKE"), doc("Enable GuardDuty")])
+    assert idx.correct("imagepullbakof") == "imagepullbackoff"  # two edits, 14 letters
+    assert idx.correct("compltelyunrelated") is None
+    assert _within_two_edits("abcd", "bacd")  # a transposition is one edit
+    assert not _within_two_edits("kitten", "sitting")  # three edits
+
+
 def test_shared_idf_spans_collections(index: KeywordIndex) -> None:
     small = KeywordIndex([doc("Stop RDS instance")])
     idf = shared_idf([index, small], ["stop"])
