@@ -31,9 +31,11 @@ def _timed(label: str, fn) -> tuple[float, RunReport]:  # type: ignore[no-untype
     t = time.perf_counter()
     report = fn()
     seconds = time.perf_counter() - t
-    print(f"  {label}: {seconds:.2f}s ({report.total('embedded')} embedded, "
-          f"{sum(c.action == 'built' for c in report.collections.values())} collections built)",
-          flush=True)
+    print(
+        f"  {label}: {seconds:.2f}s ({report.total('embedded')} embedded, "
+        f"{sum(c.action == 'built' for c in report.collections.values())} collections built)",
+        flush=True,
+    )
     return seconds, report
 
 
@@ -58,14 +60,21 @@ def main(argv: list[str] | None = None) -> dict:
     store = Store(LocalBlobs(WORK / "store"))
 
     def run(**kw):  # type: ignore[no-untyped-def]
-        return run_index(store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)],
-                         embedder=embedder, **kw)
+        return run_index(
+            store=store,
+            library=[LocalBlobs(lib)],
+            tenants=[LocalBlobs(ten)],
+            embedder=embedder,
+            **kw,
+        )
 
     full, r_full = _timed("full build", run)
     nightly, r_nightly = _timed("nightly, nothing changed", run)
 
     rng = random.Random(args.seed)
-    folders = sorted(lib.glob("playbooks/*/v1.0.0")) + sorted(ten.glob("tenants/*/playbooks/*/v1.0.0"))
+    folders = sorted(lib.glob("playbooks/*/v1.0.0")) + sorted(
+        ten.glob("tenants/*/playbooks/*/v1.0.0")
+    )
     n_changed = max(1, int(len(folders) * args.changed_share))
     for folder in rng.sample(folders, n_changed):
         touch_description(folder, "Updated runbook text.")
@@ -73,27 +82,50 @@ def main(argv: list[str] | None = None) -> dict:
 
     tenant = "t0000"
     touch_description(ten / "tenants" / tenant / "playbooks" / "pb-00000" / "v1.0.0", "Hotfix.")
-    publish, r_publish = _timed(f"on-publish, tenant {tenant}",
-                                lambda: run(include_library=False, only_tenants=[tenant]))
+    publish, r_publish = _timed(
+        f"on-publish, tenant {tenant}", lambda: run(include_library=False, only_tenants=[tenant])
+    )
 
     rows = [
         ["full build", full, 1.0, r_full.total("embedded"), "-"],
-        ["nightly, nothing changed", nightly, nightly / full, r_nightly.total("embedded"),
-         "< 0.05"],
-        [f"nightly, {args.changed_share:.0%} changed ({n_changed})", changed, changed / full,
-         r_changed.total("embedded"), "< 0.10"],
-        [f"on-publish, one tenant ({args.per_tenant} playbooks)", publish, publish / full,
-         r_publish.total("embedded"), "~1 s"],
+        [
+            "nightly, nothing changed",
+            nightly,
+            nightly / full,
+            r_nightly.total("embedded"),
+            "< 0.05",
+        ],
+        [
+            f"nightly, {args.changed_share:.0%} changed ({n_changed})",
+            changed,
+            changed / full,
+            r_changed.total("embedded"),
+            "< 0.10",
+        ],
+        [
+            f"on-publish, one tenant ({args.per_tenant} playbooks)",
+            publish,
+            publish / full,
+            r_publish.total("embedded"),
+            "~1 s",
+        ],
     ]
     print()
-    print(f"{counts.total} playbooks ({counts.library} library + {counts.tenants} tenants x "
-          f"{counts.per_tenant}); model load {model_load:.1f}s (not included)")
+    print(
+        f"{counts.total} playbooks ({counts.library} library + {counts.tenants} tenants x "
+        f"{counts.per_tenant}); model load {model_load:.1f}s (not included)"
+    )
     print(table(["run", "seconds", "share of full", "embedded", "target"], rows))
     result = {
-        "playbooks": counts.total, "library": counts.library, "tenants": counts.tenants,
-        "per_tenant": counts.per_tenant, "model_load_seconds": model_load,
-        "runs": [{"run": r[0], "seconds": r[1], "share_of_full": r[2], "embedded": r[3],
-                  "target": r[4]} for r in rows],
+        "playbooks": counts.total,
+        "library": counts.library,
+        "tenants": counts.tenants,
+        "per_tenant": counts.per_tenant,
+        "model_load_seconds": model_load,
+        "runs": [
+            {"run": r[0], "seconds": r[1], "share_of_full": r[2], "embedded": r[3], "target": r[4]}
+            for r in rows
+        ],
     }
     path = save("lifecycle", result)
     print(f"\nsaved {path}")

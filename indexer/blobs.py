@@ -254,8 +254,12 @@ class S3Blobs:
         try:
             out = self.client.put_object(**kwargs)
         except ClientError as exc:
-            if _error_code(exc) in {"PreconditionFailed", "412", "ConditionalRequestConflict",
-                                    "NoSuchKey"}:
+            if _error_code(exc) in {
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+                "NoSuchKey",
+            }:
                 raise CommitConflict(
                     f"{self.uri_for(key)} changed under us (expected tag {expected_tag})",
                     key=key,

@@ -150,7 +150,9 @@ def _created_by(command: str) -> dict[str, Any]:
 
 
 def source_fingerprint(
-    folders: Iterable[VersionFolder], rejections: Iterable[Rejection], model: ModelIdentity,
+    folders: Iterable[VersionFolder],
+    rejections: Iterable[Rejection],
+    model: ModelIdentity,
     events: Iterable[BlobInfo] = (),
 ) -> str:
     """Changes whenever anything that feeds the collection's snapshot changes.
@@ -186,8 +188,7 @@ def _fold_events(
     return out
 
 
-def _read_events(sources: Sequence[tuple[Blobs, list[BlobInfo]]], collection: str
-                 ) -> list[Event]:
+def _read_events(sources: Sequence[tuple[Blobs, list[BlobInfo]]], collection: str) -> list[Event]:
     tenant = collection_tenant(collection)
     if tenant is None:
         return []
@@ -209,8 +210,13 @@ def _validate_all(
             continue
         key = (out.metadata["playbook_id"], out.metadata["version"])
         if key in seen:
-            rejected.append(Rejection(folder.uri, "(folder)",
-                                      f"duplicate of {seen[key]} (same playbook_id and version)"))
+            rejected.append(
+                Rejection(
+                    folder.uri,
+                    "(folder)",
+                    f"duplicate of {seen[key]} (same playbook_id and version)",
+                )
+            )
             continue
         seen[key] = folder.uri
         valid.append(out)
@@ -227,14 +233,26 @@ def _snapshot_rejections(store: Store, ref: SnapshotRef) -> list[Rejection]:
 
 
 def _build_collection(
-    store: Store, collection: str, folders: list[VersionFolder], crawl_rejections: list[Rejection],
-    fingerprint: str, parent_ref: SnapshotRef | None, embedder: Embedder, sources: list[str],
-    progress: Progress, events: Sequence[Event] = (),
+    store: Store,
+    collection: str,
+    folders: list[VersionFolder],
+    crawl_rejections: list[Rejection],
+    fingerprint: str,
+    parent_ref: SnapshotRef | None,
+    embedder: Embedder,
+    sources: list[str],
+    progress: Progress,
+    events: Sequence[Event] = (),
 ) -> tuple[SnapshotRef, CollectionOutcome]:
     outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
     model = embedder.identity
-    previous = load_previous(store, parent_ref, dimension=model.dimension,
-                             rules_version=RULES_VERSION, text_version=TEXT_VERSION)
+    previous = load_previous(
+        store,
+        parent_ref,
+        dimension=model.dimension,
+        rules_version=RULES_VERSION,
+        text_version=TEXT_VERSION,
+    )
     # Folders untouched since the parent snapshot (and with no events) are not read again.
     with_events = {(e.playbook_id, e.version) for e in events}
     kept: list[int] = []
@@ -253,11 +271,18 @@ def _build_collection(
     taken = {(r["playbook_id"], r["version"]) for r in kept_rows}
     for p in valid:
         if (p.metadata["playbook_id"], p.metadata["version"]) in taken:
-            outcome.rejected.append(Rejection(
-                p.folder.uri, "(folder)", "duplicate of another folder with the same "
-                "playbook_id and version"))
-    rows = kept_rows + [playbook_row(p) for p in valid
-                        if (p.metadata["playbook_id"], p.metadata["version"]) not in taken]
+            outcome.rejected.append(
+                Rejection(
+                    p.folder.uri,
+                    "(folder)",
+                    "duplicate of another folder with the same playbook_id and version",
+                )
+            )
+    rows = kept_rows + [
+        playbook_row(p)
+        for p in valid
+        if (p.metadata["playbook_id"], p.metadata["version"]) not in taken
+    ]
     rows.sort(key=lambda r: (r["playbook_id"], version_sort_key(r["version"])))
     vectors = np.zeros((len(rows), model.dimension), dtype=np.float32)
     todo: list[int] = []
@@ -289,8 +314,14 @@ def _build_collection(
         },
         "built_with": _created_by("playbooks index")["libraries"],
     }
-    ref = store.write_snapshot(collection, table, index_bytes(vectors, model.dimension),
-                               description, fingerprint, rejected=len(outcome.rejected))
+    ref = store.write_snapshot(
+        collection,
+        table,
+        index_bytes(vectors, model.dimension),
+        description,
+        fingerprint,
+        rejected=len(outcome.rejected),
+    )
     outcome.snapshot_id = ref.snapshot_id
     return ref, outcome
 
@@ -331,8 +362,10 @@ def run_index(
             crawl_library(blobs, crawl)
     for blobs in tenants:
         crawl_tenants(blobs, crawl, only=only_tenants)
-    say(f"crawled {sum(len(v) for v in crawl.folders.values())} version folders "
-        f"in {len(crawl.folders)} collections")
+    say(
+        f"crawled {sum(len(v) for v in crawl.folders.values())} version folders "
+        f"in {len(crawl.folders)} collections"
+    )
     stray = crawl.rejections.pop("(tenants)", [])
 
     pointer = store.current()
@@ -342,7 +375,9 @@ def run_index(
             raise StoreError(
                 f"{parent.manifest_id} was built with another embedding model "
                 f"({parent.model.weights_sha256[:12]}…); a partial run cannot mix models: "
-                "run a full index first", manifest=parent.manifest_id)
+                "run a full index first",
+                manifest=parent.manifest_id,
+            )
         say(f"model changed since {parent.manifest_id}: every collection is rebuilt")
     same_model = parent is not None and parent.model == model
     base = dict(parent.collections) if parent and same_model else {}
@@ -355,28 +390,44 @@ def run_index(
         folders = crawl.folders[collection]
         crawl_rej = crawl.rejections.get(collection, [])
         event_sources = crawl.events.get(collection, [])
-        fp = source_fingerprint(folders, crawl_rej, model,
-                                [i for _blobs, infos in event_sources for i in infos])
+        fp = source_fingerprint(
+            folders, crawl_rej, model, [i for _blobs, infos in event_sources for i in infos]
+        )
         prev = base.get(collection)
         if prev is not None and prev.source_fingerprint == fp:
             report.collections[collection] = CollectionOutcome(
-                collection, "carried", seen=len(folders) + len(crawl_rej),
-                indexed=prev.rows, reused=prev.rows, snapshot_id=prev.snapshot_id,
+                collection,
+                "carried",
+                seen=len(folders) + len(crawl_rej),
+                indexed=prev.rows,
+                reused=prev.rows,
+                snapshot_id=prev.snapshot_id,
             )
             carried.append(prev)
             continue
         ref, outcome = _build_collection(
-            store, collection, folders, crawl_rej, fp, prev, embedder,
-            crawl.sources.get(collection, []), say, _read_events(event_sources, collection),
+            store,
+            collection,
+            folders,
+            crawl_rej,
+            fp,
+            prev,
+            embedder,
+            crawl.sources.get(collection, []),
+            say,
+            _read_events(event_sources, collection),
         )
         built[collection] = ref
         report.collections[collection] = outcome
-        say(f"{collection}: {outcome.indexed} indexed ({outcome.reused} reused, "
-            f"{outcome.embedded} embedded), {len(outcome.rejected)} rejected")
+        say(
+            f"{collection}: {outcome.indexed} indexed ({outcome.reused} reused, "
+            f"{outcome.embedded} embedded), {len(outcome.rejected)} rejected"
+        )
     # A carried snapshot still leaves its rejected folders out: report them every run.
     with ThreadPoolExecutor(max_workers=16) as pool:
-        for ref, rejections in zip(carried, pool.map(_snapshot_rejections, [store] * len(
-                carried), carried), strict=True):
+        for ref, rejections in zip(
+            carried, pool.map(_snapshot_rejections, [store] * len(carried), carried), strict=True
+        ):
             report.collections[ref.collection].rejected = rejections
     if stray:
         report.collections.setdefault("(tenants)", CollectionOutcome("(tenants)", "skipped"))
@@ -395,8 +446,10 @@ def run_index(
             pointer = store.current()
             parent = store.read_manifest(pointer.manifest_id) if pointer.manifest_id else None
             if parent is not None and parent.model != model:
-                raise StoreError(f"{parent.manifest_id} was built with another model; "
-                                 "rerun this index job", manifest=parent.manifest_id)
+                raise StoreError(
+                    f"{parent.manifest_id} was built with another model; rerun this index job",
+                    manifest=parent.manifest_id,
+                )
             report.rebased_onto.append(pointer.manifest_id or "(empty)")
             say(f"CURRENT moved to {pointer.manifest_id}; rebasing and retrying")
         collections: dict[str, SnapshotRef] = {}
@@ -416,11 +469,13 @@ def run_index(
                     # Its source prefix is gone: the collection leaves the manifest.
                     collections.pop(name, None)
                     report.collections[name] = CollectionOutcome(
-                        name, "removed", snapshot_id=ref.snapshot_id)
+                        name, "removed", snapshot_id=ref.snapshot_id
+                    )
         for name, ref in collections.items():
             if name not in report.collections:
                 report.collections[name] = CollectionOutcome(
-                    name, "kept", indexed=ref.rows, snapshot_id=ref.snapshot_id)
+                    name, "kept", indexed=ref.rows, snapshot_id=ref.snapshot_id
+                )
         if parent is not None and dict(parent.collections) == collections:
             # Nothing to promote: keep CURRENT (no new manifest, no reload for servers).
             report.manifest_id = report.parent = parent.manifest_id
@@ -435,8 +490,11 @@ def run_index(
             "built": sorted(built),
         }
         manifest = Manifest.create(
-            parent=pointer.manifest_id, created_by=_created_by(command), model=model,
-            collections=collections, report=summary,
+            parent=pointer.manifest_id,
+            created_by=_created_by(command),
+            model=model,
+            collections=collections,
+            report=summary,
         )
         if gates is not None:
             enforce_gates(gates, store, parent, manifest, report)
@@ -452,7 +510,9 @@ def run_index(
         report.committed = True
         break
     else:
-        raise StoreError(f"could not move CURRENT after {max_attempts} attempts: other "
-                         "index runs kept committing first")
+        raise StoreError(
+            f"could not move CURRENT after {max_attempts} attempts: other "
+            "index runs kept committing first"
+        )
     report.seconds = time.monotonic() - started
     return report

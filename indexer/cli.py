@@ -38,45 +38,56 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="playbooks",
         description="Search over cloud-automation playbooks: index sources into a store, "
-                    "serve it, search it.",
+        "serve it, search it.",
         epilog="examples:\n  playbooks index\n  playbooks serve --port 8000\n"
-               "  playbooks search 'stop production RDS for the weekend' --tenant acme\n\n"
-               "Every flag also reads PLAYBOOKS_<NAME> from the environment.",
+        "  playbooks search 'stop production RDS for the weekend' --tenant acme\n\n"
+        "Every flag also reads PLAYBOOKS_<NAME> from the environment.",
         formatter_class=fmt,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
-        "index", help="crawl, validate and embed playbooks; commit a new manifest",
+        "index",
+        help="crawl, validate and embed playbooks; commit a new manifest",
         formatter_class=fmt,
         description="Crawl the library and tenant sources, validate every playbook version "
-                    "folder, embed it, write one snapshot per changed collection and move "
-                    "manifests/CURRENT (compare-and-swap). Bad folders are reported and left "
-                    "out; the rest is indexed.",
+        "folder, embed it, write one snapshot per changed collection and move "
+        "manifests/CURRENT (compare-and-swap). Bad folders are reported and left "
+        "out; the rest is indexed.",
         epilog="examples:\n"
-               "  playbooks index                                   # bundled samples -> ./\n"
-               "  playbooks index --library ../shared/corpus/real-runbooks/escher-library\n"
-               "  playbooks index --library s3://escher-library --tenants "
-               "s3://escher-tenant-data \\\n"
-               "      --store s3://escher-index --endpoint-url http://127.0.0.1:5000\n"
-               "  playbooks index --tenant acme --no-library        # on-publish: one tenant",
+        "  playbooks index                                   # bundled samples -> ./\n"
+        "  playbooks index --library ../shared/corpus/real-runbooks/escher-library\n"
+        "  playbooks index --library s3://escher-library --tenants "
+        "s3://escher-tenant-data \\\n"
+        "      --store s3://escher-index --endpoint-url http://127.0.0.1:5000\n"
+        "  playbooks index --tenant acme --no-library        # on-publish: one tenant",
     )
     _add_store(p)
     p.add_argument("--library", action="append", help=_help("library") + " Repeatable.")
     p.add_argument("--tenants", action="append", help=_help("tenants") + " Repeatable.")
-    p.add_argument("--tenant", action="append", dest="only_tenants", metavar="ID",
-                   help="index only this tenant (repeatable); other collections are kept")
-    p.add_argument("--no-library", action="store_true",
-                   help="do not look at the library sources (keep its snapshot as is)")
+    p.add_argument(
+        "--tenant",
+        action="append",
+        dest="only_tenants",
+        metavar="ID",
+        help="index only this tenant (repeatable); other collections are kept",
+    )
+    p.add_argument(
+        "--no-library",
+        action="store_true",
+        help="do not look at the library sources (keep its snapshot as is)",
+    )
     p.add_argument("--json", action="store_true", help="print the run report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     cli_snapshots.add_gate_flags(p)
 
     p = sub.add_parser(
-        "serve", help="run the search server (Starlette on uvicorn)", formatter_class=fmt,
+        "serve",
+        help="run the search server (Starlette on uvicorn)",
+        formatter_class=fmt,
         description="Serve POST /api/playbook/search over the store's live manifest.",
         epilog="example:\n  PLAYBOOKS_API_KEYS='demo-key-acme-0001=acme' playbooks serve "
-               "--port 8000",
+        "--port 8000",
     )
     _add_store(p)
     p.add_argument("--host", help=_help("host"))
@@ -84,20 +95,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--manifest", help=_help("manifest"))
 
     p = sub.add_parser(
-        "search", help="search a store without a server", formatter_class=fmt,
+        "search",
+        help="search a store without a server",
+        formatter_class=fmt,
         description="Answer a query from the store's live manifest, through the same search "
-                    "path the server uses.",
+        "path the server uses.",
         epilog="examples:\n  playbooks search 'stop production RDS for weekend' --tenant acme\n"
-               "  playbooks search 'rotate key vault secret' --cloud azure --json",
+        "  playbooks search 'rotate key vault secret' --cloud azure --json",
     )
     _add_store(p)
     p.add_argument("query")
     p.add_argument("--tenant", help="search the library plus this tenant's playbooks")
     p.add_argument("--limit", type=int, default=None, help="results to return (default 5)")
-    p.add_argument("--cloud", action="append", dest="cloud_provider", metavar="PROVIDER",
-                   help="filter: cloud provider (repeatable)")
-    p.add_argument("--resource-type", action="append", dest="resource_types", metavar="TYPE",
-                   help="filter: resource type such as rds::instance (repeatable)")
+    p.add_argument(
+        "--cloud",
+        action="append",
+        dest="cloud_provider",
+        metavar="PROVIDER",
+        help="filter: cloud provider (repeatable)",
+    )
+    p.add_argument(
+        "--resource-type",
+        action="append",
+        dest="resource_types",
+        metavar="TYPE",
+        help="filter: resource type such as rds::instance (repeatable)",
+    )
     p.add_argument("--manifest", help=_help("manifest"))
     p.add_argument("--explain", action="store_true", help="include the score breakdown")
     p.add_argument("--json", action="store_true", help="print the full JSON response")
@@ -141,8 +164,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     embedder = Embedder(settings.model_path, settings.embed_batch_size)
     report = run_index(
-        store=store, library=library, tenants=tenants, embedder=embedder,
-        include_library=not args.no_library, only_tenants=args.only_tenants, progress=progress,
+        store=store,
+        library=library,
+        tenants=tenants,
+        embedder=embedder,
+        include_library=not args.no_library,
+        only_tenants=args.only_tenants,
+        progress=progress,
         gates=cli_snapshots.gate_policy(args),
     )
     if args.json:
@@ -166,8 +194,10 @@ def render_report(r: dict[str, Any]) -> str:
         f"{'rejected':>9}",
     ]
     for name, c in r["collections"].items():
-        lines.append(f"{name:<40} {c['action']:<8} {c['seen']:>6} {c['indexed']:>8} "
-                     f"{c['embedded']:>9} {len(c['rejected']):>9}")
+        lines.append(
+            f"{name:<40} {c['action']:<8} {c['seen']:>6} {c['indexed']:>8} "
+            f"{c['embedded']:>9} {len(c['rejected']):>9}"
+        )
     rejected = [(n, x) for n, c in r["collections"].items() for x in c["rejected"]]
     if rejected:
         lines += ["", "rejected:"]
@@ -188,8 +218,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     settings = _settings(args, ["store", "endpoint_url", "manifest"])
     body: dict[str, Any] = {"query": args.query}
-    filters = {k: getattr(args, k) for k in ("cloud_provider", "resource_types")
-               if getattr(args, k)}
+    filters = {
+        k: getattr(args, k) for k in ("cloud_provider", "resource_types") if getattr(args, k)
+    }
     if filters:
         body["filters"] = filters
     if args.limit is not None:
@@ -200,12 +231,16 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(response, indent=2, default=str))
         return EXIT_OK
-    print(f"{len(response['results'])} results from {response['manifest_id']} "
-          f"for {response['query']!r}")
+    print(
+        f"{len(response['results'])} results from {response['manifest_id']} "
+        f"for {response['query']!r}"
+    )
     for r in response["results"]:
         meta = r["metadata"]
-        print(f"{r['rank']:>2}. {r['playbook_id']} v{r['version']}  [{r['source']}, "
-              f"{r['status']}]  confidence {r['confidence']:.2f}")
+        print(
+            f"{r['rank']:>2}. {r['playbook_id']} v{r['version']}  [{r['source']}, "
+            f"{r['status']}]  confidence {r['confidence']:.2f}"
+        )
         print(f"    {meta['name']}: {r['reason']}")
         for w in r.get("warnings", []):
             print(f"    ! {w}")
@@ -221,10 +256,16 @@ def _cmd_token(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    handlers = {"index": _cmd_index, "serve": _cmd_serve, "search": _cmd_search,
-                "snapshots": cli_snapshots.run, "sql": cli_analytics.cmd_sql,
-                "stats": cli_analytics.cmd_stats, "token": _cmd_token,
-                "eval": cli_eval.run}
+    handlers = {
+        "index": _cmd_index,
+        "serve": _cmd_serve,
+        "search": _cmd_search,
+        "snapshots": cli_snapshots.run,
+        "sql": cli_analytics.cmd_sql,
+        "stats": cli_analytics.cmd_stats,
+        "token": _cmd_token,
+        "eval": cli_eval.run,
+    }
     try:
         return handlers[args.command](args)
     except PromotionRefused as exc:

@@ -100,7 +100,12 @@ def _group(
 
 
 def _folder(
-    blobs: Blobs, collection: str, tenant: str | None, base: str, pid: str, vdir: str,
+    blobs: Blobs,
+    collection: str,
+    tenant: str | None,
+    base: str,
+    pid: str,
+    vdir: str,
     infos: list[BlobInfo],
 ) -> VersionFolder:
     prefix = f"{base}/{pid}/{vdir}"
@@ -112,7 +117,11 @@ def _folder(
 
 
 def _add_playbooks(
-    result: CrawlResult, blobs: Blobs, collection: str, tenant: str | None, base: str,
+    result: CrawlResult,
+    blobs: Blobs,
+    collection: str,
+    tenant: str | None,
+    base: str,
     infos: list[BlobInfo],
 ) -> None:
     """``infos`` are keys under ``base`` (``playbooks`` or ``tenants/<t>/playbooks``)."""
@@ -120,24 +129,36 @@ def _add_playbooks(
     for info in infos:
         if ".." in info.key.split("/"):
             # S3 allows such keys, but Blobs refuses to read them: report, don't group.
-            result.reject(collection, Rejection(
-                blobs.uri_for(info.key), "(layout)",
-                "object key has a '..' segment; it could escape its folder",
-            ))
+            result.reject(
+                collection,
+                Rejection(
+                    blobs.uri_for(info.key),
+                    "(layout)",
+                    "object key has a '..' segment; it could escape its folder",
+                ),
+            )
             continue
         rel.append(BlobInfo(info.key[len(base) + 1 :], info.size, info.tag))
     groups, strays = _group(rel, 2)
     for stray in strays:
-        result.reject(collection, Rejection(
-            blobs.uri_for(f"{base}/{stray.key}"), "(layout)",
-            f"file outside a version folder; expected {base}/<playbook_id>/v<semver>/<file>",
-        ))
+        result.reject(
+            collection,
+            Rejection(
+                blobs.uri_for(f"{base}/{stray.key}"),
+                "(layout)",
+                f"file outside a version folder; expected {base}/<playbook_id>/v<semver>/<file>",
+            ),
+        )
     for (pid, vdir), members in sorted(groups.items()):
         if not is_safe_id(pid):
-            result.reject(collection, Rejection(
-                blobs.uri_for(f"{base}/{pid}"), "playbook_id",
-                "folder name is not a safe id (letters, digits, '.', '_', '-'; no '..')",
-            ))
+            result.reject(
+                collection,
+                Rejection(
+                    blobs.uri_for(f"{base}/{pid}"),
+                    "playbook_id",
+                    "folder name is not a safe id (letters, digits, '.', '_', '-'; no '..')",
+                ),
+            )
             continue
         full = [BlobInfo(f"{base}/{m.key}", m.size, m.tag) for m in members]
         result.add_folder(_folder(blobs, collection, tenant, base, pid, vdir, full))
@@ -151,18 +172,19 @@ def crawl_library(blobs: Blobs, result: CrawlResult) -> None:
     _add_playbooks(result, blobs, LIBRARY_COLLECTION, None, "playbooks", infos)
 
 
-def crawl_tenants(
-    blobs: Blobs, result: CrawlResult, only: Iterable[str] | None = None
-) -> None:
+def crawl_tenants(blobs: Blobs, result: CrawlResult, only: Iterable[str] | None = None) -> None:
     """Add every tenant's folders; ``only`` limits the crawl to those tenant ids."""
     wanted = set(only) if only is not None else None
     tenants = blobs.list_dirs("tenants") if wanted is None else sorted(wanted)
     for tenant in tenants:
         if not is_valid_tenant(tenant):
-            result.rejections.setdefault("(tenants)", []).append(Rejection(
-                blobs.uri_for(f"tenants/{tenant}"), "tenant_id",
-                "tenant folder name must match [a-z0-9][a-z0-9-]{0,62}",
-            ))
+            result.rejections.setdefault("(tenants)", []).append(
+                Rejection(
+                    blobs.uri_for(f"tenants/{tenant}"),
+                    "tenant_id",
+                    "tenant folder name must match [a-z0-9][a-z0-9-]{0,62}",
+                )
+            )
             continue
         collection = tenant_collection(tenant)
         base = f"tenants/{tenant}/playbooks"
@@ -186,7 +208,13 @@ def crawl_version(
     collection = tenant_collection(tenant)
     base = f"tenants/{tenant}/playbooks"
     result = CrawlResult()
-    _add_playbooks(result, blobs, collection, tenant, base,
-                   list(blobs.list(f"{base}/{playbook_id}/v{version}")))
+    _add_playbooks(
+        result,
+        blobs,
+        collection,
+        tenant,
+        base,
+        list(blobs.list(f"{base}/{playbook_id}/v{version}")),
+    )
     folders = result.folders.get(collection, [])
     return (folders[0] if folders else None), result.rejections.get(collection, [])

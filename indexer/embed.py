@@ -56,8 +56,9 @@ def model_identity(model_path: str | os.PathLike[str] | None = None) -> ModelIde
 class Embedder:
     """Embeds texts into L2-normalised float32 vectors, in batches. Thread-safe."""
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None,
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, model_path: str | os.PathLike[str] | None = None, batch_size: int = 64
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -76,11 +77,16 @@ class Embedder:
             hf_logging.disable_progress_bar()
 
             model = SentenceTransformer(str(self.path), device="cpu")
-            dim = model.get_embedding_dimension() if hasattr(
-                model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
+            dim = (
+                model.get_embedding_dimension()
+                if hasattr(model, "get_embedding_dimension")
+                else model.get_sentence_embedding_dimension()
+            )
             if dim != self.identity.dimension:
-                raise ConfigError(f"model at {self.path} gives {dim}-d vectors, "
-                                  f"expected {self.identity.dimension}")
+                raise ConfigError(
+                    f"model at {self.path} gives {dim}-d vectors, "
+                    f"expected {self.identity.dimension}"
+                )
             self._model = model
         return self._model
 

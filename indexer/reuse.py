@@ -51,7 +51,11 @@ class Previous:
 
 
 def load_previous(
-    store: Store, ref: SnapshotRef | None, *, dimension: int, rules_version: str,
+    store: Store,
+    ref: SnapshotRef | None,
+    *,
+    dimension: int,
+    rules_version: str,
     text_version: str,
 ) -> Previous:
     if ref is None or ref.rows == 0:
@@ -66,10 +70,11 @@ def load_previous(
         return Previous()  # another dimension: nothing is reusable
     vectors = flat.reshape(table.num_rows, dimension).astype(np.float32, copy=False)
     hashes = table.column("content_hash").to_pylist()
-    prev = Previous(table=table, vectors=vectors,
-                    by_hash={h: i for i, h in enumerate(hashes)})
-    same_rules = (data.description.get("rules_version") == rules_version
-                  and data.description.get("text_version") == text_version)
+    prev = Previous(table=table, vectors=vectors, by_hash={h: i for i, h in enumerate(hashes)})
+    same_rules = (
+        data.description.get("rules_version") == rules_version
+        and data.description.get("text_version") == text_version
+    )
     if same_rules:
         prev.rows_by_uri = {u: i for i, u in enumerate(table.column("source_uri").to_pylist())}
         prev.fingerprints = table.column("source_fingerprint").to_pylist()

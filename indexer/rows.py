@@ -69,8 +69,13 @@ def playbook_row(p: ValidPlaybook) -> dict[str, Any]:
         "parameter_names": [str(x.get("name")) for x in params if isinstance(x, dict)],
         "step_names": step_names(p.explain_plan),
         "scripts": [
-            {"format": s.format, "path": s.path, "uri": s.uri, "sha256": s.sha256,
-             "size_bytes": s.size_bytes}
+            {
+                "format": s.format,
+                "path": s.path,
+                "uri": s.uri,
+                "sha256": s.sha256,
+                "size_bytes": s.size_bytes,
+            }
             for s in p.scripts
         ],
         "source_uri": folder.uri,

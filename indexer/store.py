@@ -71,8 +71,11 @@ class ModelIdentity:
     dimension: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weights_sha256": self.weights_sha256,
-                "dimension": self.dimension}
+        return {
+            "name": self.name,
+            "weights_sha256": self.weights_sha256,
+            "dimension": self.dimension,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelIdentity:
@@ -81,57 +84,61 @@ class ModelIdentity:
 
 def playbook_schema(dimension: int) -> pa.Schema:
     """The Parquet schema of ``metadata.parquet``: one row per playbook version."""
-    script = pa.struct([
-        ("format", pa.string()),
-        ("path", pa.string()),
-        ("uri", pa.string()),
-        ("sha256", pa.string()),
-        ("size_bytes", pa.int64()),
-    ])
+    script = pa.struct(
+        [
+            ("format", pa.string()),
+            ("path", pa.string()),
+            ("uri", pa.string()),
+            ("sha256", pa.string()),
+            ("size_bytes", pa.int64()),
+        ]
+    )
     ts = pa.timestamp("s", tz="UTC")
     strings = pa.list_(pa.string())
-    return pa.schema([
-        ("collection", pa.string()),
-        ("tenant_id", pa.string()),
-        ("playbook_id", pa.string()),
-        ("version", pa.string()),
-        ("version_major", pa.int32()),
-        ("version_minor", pa.int32()),
-        ("version_patch", pa.int32()),
-        ("version_prerelease", pa.string()),
-        ("name", pa.string()),
-        ("description", pa.string()),
-        ("purpose", pa.string()),
-        ("use_cases", strings),
-        ("keywords", strings),
-        ("cloud_provider", strings),
-        ("resource_types", strings),
-        ("prerequisites", strings),
-        ("author", pa.string()),
-        ("storage_strategy", pa.string()),
-        ("status", pa.string()),
-        ("tags", pa.map_(pa.string(), pa.string())),
-        ("estimated_impact_json", pa.string()),
-        ("created_at", ts),
-        ("updated_at", ts),
-        ("last_executed_at", ts),
-        ("execution_count", pa.int64()),
-        ("success_count", pa.int64()),
-        ("success_rate", pa.float64()),
-        ("based_on_escher", pa.bool_()),
-        ("escher_playbook_id", pa.string()),
-        ("escher_version", pa.string()),
-        ("parameters_json", pa.string()),
-        ("explain_plan_json", pa.string()),
-        ("parameter_names", strings),
-        ("step_names", strings),
-        ("scripts", pa.list_(script)),
-        ("source_uri", pa.string()),
-        ("source_fingerprint", pa.string()),
-        ("embed_text", pa.string()),
-        ("content_hash", pa.string()),
-        ("vector", pa.list_(pa.float32(), dimension)),
-    ])
+    return pa.schema(
+        [
+            ("collection", pa.string()),
+            ("tenant_id", pa.string()),
+            ("playbook_id", pa.string()),
+            ("version", pa.string()),
+            ("version_major", pa.int32()),
+            ("version_minor", pa.int32()),
+            ("version_patch", pa.int32()),
+            ("version_prerelease", pa.string()),
+            ("name", pa.string()),
+            ("description", pa.string()),
+            ("purpose", pa.string()),
+            ("use_cases", strings),
+            ("keywords", strings),
+            ("cloud_provider", strings),
+            ("resource_types", strings),
+            ("prerequisites", strings),
+            ("author", pa.string()),
+            ("storage_strategy", pa.string()),
+            ("status", pa.string()),
+            ("tags", pa.map_(pa.string(), pa.string())),
+            ("estimated_impact_json", pa.string()),
+            ("created_at", ts),
+            ("updated_at", ts),
+            ("last_executed_at", ts),
+            ("execution_count", pa.int64()),
+            ("success_count", pa.int64()),
+            ("success_rate", pa.float64()),
+            ("based_on_escher", pa.bool_()),
+            ("escher_playbook_id", pa.string()),
+            ("escher_version", pa.string()),
+            ("parameters_json", pa.string()),
+            ("explain_plan_json", pa.string()),
+            ("parameter_names", strings),
+            ("step_names", strings),
+            ("scripts", pa.list_(script)),
+            ("source_uri", pa.string()),
+            ("source_fingerprint", pa.string()),
+            ("embed_text", pa.string()),
+            ("content_hash", pa.string()),
+            ("vector", pa.list_(pa.float32(), dimension)),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -221,8 +228,15 @@ class Manifest:
         ts = now or utc_now()
         draft = cls("", parent, iso(ts), created_by, model, dict(collections), report or {})
         digest = sha256_hex(json.dumps(draft.body(), sort_keys=True).encode())[:12]
-        return cls(f"m-{_stamp(ts)}-{digest}", parent, draft.created_at, created_by, model,
-                   dict(collections), report or {})
+        return cls(
+            f"m-{_stamp(ts)}-{digest}",
+            parent,
+            draft.created_at,
+            created_by,
+            model,
+            dict(collections),
+            report or {},
+        )
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Manifest:
@@ -318,8 +332,9 @@ class Store:
         desc_bytes = (json.dumps(desc, indent=2, default=str) + "\n").encode()
         self.blobs.write(f"{base}/{DESCRIPTION_FILE}", desc_bytes)
         files[DESCRIPTION_FILE] = FileSum(sha256_hex(desc_bytes), len(desc_bytes))
-        return SnapshotRef(collection, snapshot_id, table.num_rows, files, source_fingerprint,
-                           rejected)
+        return SnapshotRef(
+            collection, snapshot_id, table.num_rows, files, source_fingerprint, rejected
+        )
 
     def _read_verified(self, ref: SnapshotRef, name: str) -> bytes:
         key = f"{ref.path}/{name}"
@@ -388,14 +403,16 @@ class Store:
 
     def read_manifest(self, manifest_id: str) -> Manifest:
         if not _ID_RE.match(manifest_id):
-            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
-                           manifest=manifest_id)
+            raise NotFound(
+                f"no manifest {manifest_id!r}: not a valid manifest id", manifest=manifest_id
+            )
         key = f"{MANIFESTS}/{manifest_id}.json"
         try:
             data = self.blobs.read(key)
         except BlobNotFound:
-            raise NotFound(f"no manifest {manifest_id} in {self.uri}",
-                           manifest=manifest_id) from None
+            raise NotFound(
+                f"no manifest {manifest_id} in {self.uri}", manifest=manifest_id
+            ) from None
         m = Manifest.from_json(data, self.blobs.uri_for(key))
         if m.manifest_id != manifest_id:
             raise ChecksumMismatch(f"{self.blobs.uri_for(key)} holds manifest {m.manifest_id}")
@@ -432,8 +449,9 @@ class Store:
             return self.current()
         manifest_id = data.decode("utf-8", "replace").strip()
         if not _ID_RE.match(manifest_id):
-            raise StoreError(f"{self.blobs.uri_for(CURRENT_KEY)} holds {manifest_id!r}, "
-                             "not a manifest id")
+            raise StoreError(
+                f"{self.blobs.uri_for(CURRENT_KEY)} holds {manifest_id!r}, not a manifest id"
+            )
         return CurrentPointer(manifest_id, tag)
 
     def current_tag(self) -> str | None:
@@ -453,8 +471,9 @@ class Store:
     # ----- pins and deletion (operator side: indexer.snapshots) --------------------------
     def pin_key(self, manifest_id: str) -> str:
         if not _ID_RE.match(manifest_id):
-            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
-                           manifest=manifest_id)
+            raise NotFound(
+                f"no manifest {manifest_id!r}: not a valid manifest id", manifest=manifest_id
+            )
         return f"{PINS}/{manifest_id}"
 
     def write_pin(self, manifest_id: str, note: Mapping[str, Any]) -> bool:
@@ -503,11 +522,13 @@ class Store:
     def delete_manifest(self, manifest_id: str) -> None:
         """Delete one manifest file. Refuses the manifest CURRENT names (StoreError)."""
         if not _ID_RE.match(manifest_id):
-            raise NotFound(f"no manifest {manifest_id!r}: not a valid manifest id",
-                           manifest=manifest_id)
+            raise NotFound(
+                f"no manifest {manifest_id!r}: not a valid manifest id", manifest=manifest_id
+            )
         if self.current().manifest_id == manifest_id:
-            raise StoreError(f"refusing to delete {manifest_id}: CURRENT names it",
-                             manifest=manifest_id)
+            raise StoreError(
+                f"refusing to delete {manifest_id}: CURRENT names it", manifest=manifest_id
+            )
         self.blobs.delete(f"{MANIFESTS}/{manifest_id}.json")
 
     def remove_snapshot(self, collection: str, snapshot_id: str) -> int:

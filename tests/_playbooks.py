@@ -43,11 +43,19 @@ def write_playbook(
     folder.mkdir(parents=True, exist_ok=True)
     doc = metadata(pid, version, tenant=tenant, **fields)
     (folder / "metadata.json").write_text(json.dumps(doc, indent=2))
-    (folder / "parameters.json").write_text(json.dumps(
-        {"parameters": [{"name": "instance_id", "type": "string", "required": True}]}))
-    (folder / "explain_plan.json").write_text(json.dumps(
-        {"explain_plan": {"what_it_does": doc["description"],
-                          "what_happens": [{"step": 1, "action": "Do the thing"}]}}))
+    (folder / "parameters.json").write_text(
+        json.dumps({"parameters": [{"name": "instance_id", "type": "string", "required": True}]})
+    )
+    (folder / "explain_plan.json").write_text(
+        json.dumps(
+            {
+                "explain_plan": {
+                    "what_it_does": doc["description"],
+                    "what_happens": [{"step": 1, "action": "Do the thing"}],
+                }
+            }
+        )
+    )
     if script is not None:
         (folder / "shell").mkdir(exist_ok=True)
         (folder / "shell" / "run.sh").write_text(script)

@@ -21,8 +21,13 @@ def sources(tmp_path: Path) -> tuple[Path, Path]:
     lib, ten = tmp_path / "lib", tmp_path / "ten"
     write_playbook(lib, "aws-rds-stop", description="Stop an RDS database instance safely")
     write_playbook(lib, "aws-rds-stop", "1.1.0", description="Stop an RDS instance, snapshot first")
-    write_playbook(lib, "gcp-gce-start", cloud_provider=["gcp"],
-                   resource_types=["compute::instance"], description="Start a GCE VM")
+    write_playbook(
+        lib,
+        "gcp-gce-start",
+        cloud_provider=["gcp"],
+        resource_types=["compute::instance"],
+        description="Start a GCE VM",
+    )
     write_playbook(ten, "weekend-shutdown", tenant="acme", description="Weekend RDS shutdown")
     write_playbook(ten, "ledger-restart", tenant="globex", description="Restart ledger batch")
     bad = write_playbook(ten, "broken-json", tenant="globex")
@@ -31,12 +36,14 @@ def sources(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _run(store: Store, lib: Path, ten: Path, embedder: Embedder, **kw: object):  # type: ignore[no-untyped-def]
-    return run_index(store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)],
-                     embedder=embedder, **kw)  # type: ignore[arg-type]
+    return run_index(
+        store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)], embedder=embedder, **kw
+    )  # type: ignore[arg-type]
 
 
-def test_full_run_counts_and_commits(tmp_path: Path, sources: tuple[Path, Path],
-                                     embedder: Embedder) -> None:
+def test_full_run_counts_and_commits(
+    tmp_path: Path, sources: tuple[Path, Path], embedder: Embedder
+) -> None:
     store = Store(LocalBlobs(tmp_path / "store"))
     report = _run(store, *sources, embedder)
     assert report.committed and report.manifest_id
@@ -44,20 +51,26 @@ def test_full_run_counts_and_commits(tmp_path: Path, sources: tuple[Path, Path],
     d = report.to_dict()
     assert (d["seen"], d["indexed"], d["rejected"]) == (6, 5, 1)
     assert d["collections"]["tenant_globex_playbooks"]["rejected"][0]["field"].startswith(
-        "metadata.json")
+        "metadata.json"
+    )
     manifest = store.read_manifest(report.manifest_id)
-    assert set(manifest.collections) == {LIBRARY_COLLECTION, tenant_collection("acme"),
-                                         tenant_collection("globex")}
+    assert set(manifest.collections) == {
+        LIBRARY_COLLECTION,
+        tenant_collection("acme"),
+        tenant_collection("globex"),
+    }
     assert manifest.model == embedder.identity
     data = store.load_snapshot(manifest.collections[LIBRARY_COLLECTION])
-    assert data.table.column("playbook_id").to_pylist() == ["aws-rds-stop", "aws-rds-stop",
-                                                            "gcp-gce-start"]
+    assert data.table.column("playbook_id").to_pylist() == [
+        "aws-rds-stop",
+        "aws-rds-stop",
+        "gcp-gce-start",
+    ]
     vecs = np.stack(data.table.column("vector").to_numpy(zero_copy_only=False))
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
     # The validation report lives in the snapshot's self-description.
     desc = store.read_description(manifest.collections[tenant_collection("globex")])
-    assert desc["validation"]["rejected"][0]["folder"].endswith(
-        "broken-json/v1.0.0/metadata.json")
+    assert desc["validation"]["rejected"][0]["folder"].endswith("broken-json/v1.0.0/metadata.json")
 
 
 def test_second_run_with_nothing_changed_keeps_current(
@@ -161,16 +174,22 @@ def test_a_rebuild_reads_only_the_folders_that_changed(
     lib, ten = sources
     store = Store(LocalBlobs(tmp_path / "store"))
     _run(store, lib, ten, embedder)
-    write_playbook(lib, "gcp-gce-start", cloud_provider=["gcp"],
-                   resource_types=["compute::instance"], description="Start a GCE VM now")
+    write_playbook(
+        lib,
+        "gcp-gce-start",
+        cloud_provider=["gcp"],
+        resource_types=["compute::instance"],
+        description="Start a GCE VM now",
+    )
     counting = CountingBlobs(lib)
-    report = run_index(store=store, library=[counting], tenants=[LocalBlobs(ten)],
-                       embedder=embedder)
+    report = run_index(
+        store=store, library=[counting], tenants=[LocalBlobs(ten)], embedder=embedder
+    )
     library = report.collections[LIBRARY_COLLECTION]
     assert (library.action, library.indexed, library.embedded) == ("built", 3, 1)
     assert counting.reads and all(k.startswith("playbooks/gcp-gce-start/") for k in counting.reads)
-    table = store.load_snapshot(store.read_manifest(report.manifest_id)
-                                .collections[LIBRARY_COLLECTION]).table
+    table = store.load_snapshot(
+        store.read_manifest(report.manifest_id).collections[LIBRARY_COLLECTION]
+    ).table
     assert table.column("description").to_pylist()[2] == "Start a GCE VM now"
-    assert all(len(s["sha256"]) == 64 for row in table.column("scripts").to_pylist()
-               for s in row)
+    assert all(len(s["sha256"]) == 64 for row in table.column("scripts").to_pylist() for s in row)

@@ -27,7 +27,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def analyst_queries() -> list[str]:
     text = README.read_text()
-    section = text[text.index("## For analysts"):]
+    section = text[text.index("## For analysts") :]
     section = section[: section.index("\n## ", 3)]
     return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
 
@@ -40,34 +40,56 @@ def test_the_readme_has_ten_analyst_questions() -> None:
 def store_with_log(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     root = tmp_path_factory.mktemp("analyst")
     lib, ten = root / "lib", root / "ten"
-    write_playbook(lib, "aws-rds-stop", description="Stop an RDS instance",
-                   tags={"category": "cost-optimization"}, execution_count=0, success_count=0)
-    write_playbook(lib, "aws-rds-start", description="Start an RDS instance",
-                   tags={"category": "cost-optimization"})
+    write_playbook(
+        lib,
+        "aws-rds-stop",
+        description="Stop an RDS instance",
+        tags={"category": "cost-optimization"},
+        execution_count=0,
+        success_count=0,
+    )
+    write_playbook(
+        lib,
+        "aws-rds-start",
+        description="Start an RDS instance",
+        tags={"category": "cost-optimization"},
+    )
     write_playbook(ten, "weekend-shutdown", tenant="acme", tags={"category": "cost"})
     bad = write_playbook(ten, "broken", tenant="acme")
     (bad / "metadata.json").write_text("{")
     store_root = root / "store"
     store = Store(LocalBlobs(store_root))
-    report = run_index(store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)],
-                       embedder=embedder)
+    report = run_index(
+        store=store, library=[LocalBlobs(lib)], tenants=[LocalBlobs(ten)], embedder=embedder
+    )
     records = [
         search_record(
-            ts=datetime(2026, 11, 22, 10, i, tzinfo=UTC), request_id=f"r{i}", tenant="acme",
-            query=q, filters={}, manifest_id=report.manifest_id, latency_ms=5.0 + i,
-            status_code=200, keep_text=True,
-            response={"manifest_id": report.manifest_id,
-                      "intent": {"action": "stop", "cloud_provider": ["aws"]},
-                      "timings_ms": {"embed": 3.0, "vector": 0.2, "keyword": 0.1},
-                      "results": [{"playbook_id": "aws-rds-stop", "score": 0.8},
-                                  {"playbook_id": "weekend-shutdown", "score": 0.6}]},
+            ts=datetime(2026, 11, 22, 10, i, tzinfo=UTC),
+            request_id=f"r{i}",
+            tenant="acme",
+            query=q,
+            filters={},
+            manifest_id=report.manifest_id,
+            latency_ms=5.0 + i,
+            status_code=200,
+            keep_text=True,
+            response={
+                "manifest_id": report.manifest_id,
+                "intent": {"action": "stop", "cloud_provider": ["aws"]},
+                "timings_ms": {"embed": 3.0, "vector": 0.2, "keyword": 0.1},
+                "results": [
+                    {"playbook_id": "aws-rds-stop", "score": 0.8},
+                    {"playbook_id": "weekend-shutdown", "score": 0.6},
+                ],
+            },
         )
         for i, q in enumerate(["stop rds", "weekend rds shutdown", "halt the database"])
     ]
     folder = store_root / "logs/queries/date=2026-11-22"
     folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(records, schema=QUERY_LOG_SCHEMA),
-                   folder / "test-000001.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(records, schema=QUERY_LOG_SCHEMA), folder / "test-000001.parquet"
+    )
     return store_root
 
 

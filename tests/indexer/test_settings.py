@@ -31,8 +31,12 @@ def test_a_bad_value_names_the_environment_variable() -> None:
 def test_api_keys_are_secret_and_mapped_to_tenants(tmp_path: Path) -> None:
     keyfile = tmp_path / "keys"
     keyfile.write_text("# team keys\nkey-for-globex-000001=globex\n")
-    s = load_settings(environ={"PLAYBOOKS_API_KEYS": "key-for-acme-0000001=acme",
-                               "PLAYBOOKS_API_KEYS_FILE": str(keyfile)})
+    s = load_settings(
+        environ={
+            "PLAYBOOKS_API_KEYS": "key-for-acme-0000001=acme",
+            "PLAYBOOKS_API_KEYS_FILE": str(keyfile),
+        }
+    )
     assert s.api_key_map() == {"key-for-acme-0000001": "acme", "key-for-globex-000001": "globex"}
     assert isinstance(s.api_keys, Secret)
     assert "key-for-acme" not in repr(s.api_keys) and "key-for-acme" not in repr(s)
@@ -40,8 +44,11 @@ def test_api_keys_are_secret_and_mapped_to_tenants(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("tiny-key=acme", "shorter than 16"), ("no-tenant-separator-here", "expected 'key=tenant'"),
-     ("key-for-bad-tenant-01=Bad/Tenant", "expected 'key=tenant'")],
+    [
+        ("tiny-key=acme", "shorter than 16"),
+        ("no-tenant-separator-here", "expected 'key=tenant'"),
+        ("key-for-bad-tenant-01=Bad/Tenant", "expected 'key=tenant'"),
+    ],
 )
 def test_malformed_api_keys_are_refused_without_echoing_the_key(value: str, message: str) -> None:
     s = load_settings(environ={"PLAYBOOKS_API_KEYS": value})
