@@ -14,8 +14,9 @@ Each search is counted in :mod:`serve.metrics` and appended to the query log
 (:mod:`serve.querylog`), which a background thread flushes to the store.
 
 The optional LLM pass (``app.state.llm``, None unless ``PLAYBOOKS_LLM_PROVIDER`` is set)
+extracts the query's intent (merged into the rule-based one before the cheap ranking) and
 re-ranks a search's top results when the request says ``"rerank": true``
-(:mod:`serve.rerank_step`); every response says what it did in ``rerank``.
+(:mod:`serve.rerank_step`); every response says what it did in ``llm_intent`` and ``rerank``.
 
 Routes: ``POST /api/playbook/search``, ``GET /api/stats`` (:mod:`serve.stats_route`),
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``
@@ -64,7 +65,7 @@ from serve.poller import (
 )
 from serve.querylog import QueryLog, search_record
 from serve.request import SearchRequest, parse_search_request, read_json_body
-from serve.rerank_step import apply_llm_pass
+from serve.rerank_step import apply_llm_pass, extract_llm_intent, mark_intent, remaining_budget
 from serve.search import run_search
 from serve.stats_route import StatsCache, api_stats
 from serve.write_api import WRITE_ROUTES, close_write_path, setup_write_path
@@ -174,12 +175,20 @@ async def search(request: Request) -> JSONResponse:
         body = await read_json_body(request, settings.max_body_bytes)
         query = parse_search_request(body, settings)
         check_tenant_claim(query.tenant_id, tenant)
+        # Before the generation is taken: a swap need not wait for the model.
+        llm_started = time.perf_counter()
+        llm_intent, intent_outcome = await extract_llm_intent(
+            query, state.llm, budget_s=settings.llm_budget_seconds
+        )
         with state.in_flight.use(request.app) as generation:  # one generation per request
             if generation is None:
                 raise _not_ready(request.app)
             context["manifest_id"] = generation.manifest_id
-            result = await run_in_threadpool(run_search, generation, state.embedder, query, tenant)
+            result = await run_in_threadpool(
+                run_search, generation, state.embedder, query, tenant, llm_intent=llm_intent
+            )
             manifest_id = generation.manifest_id
+        mark_intent(result, intent_outcome)
         # Outside the generation: a swap need not wait for the model.
         result = await apply_llm_pass(
             result,
@@ -187,7 +196,7 @@ async def search(request: Request) -> JSONResponse:
             state.llm,
             manifest_id=manifest_id,
             tenant=tenant,
-            budget_s=settings.llm_budget_seconds,
+            budget_s=remaining_budget(settings.llm_budget_seconds, llm_started),
         )
         status = 200
     except PlaybookError as exc:

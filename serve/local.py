@@ -11,6 +11,7 @@ an event loop the searcher keeps (its HTTP client is bound to one loop) until ``
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from indexer.blobs import open_blobs
@@ -20,9 +21,16 @@ from indexer.model import is_valid_tenant
 from indexer.settings import Settings
 from indexer.store import Store
 from serve.generation import Generation, load_generation
-from serve.llm import LLMPass
+from serve.llm import LLMPass, PassOutcome
 from serve.request import SearchRequest, parse_search_request
-from serve.rerank_step import apply_llm_pass, mark_skipped, skip_reason
+from serve.rerank_step import (
+    apply_llm_pass,
+    extract_llm_intent,
+    mark_intent,
+    mark_skipped,
+    remaining_budget,
+    skip_reason,
+)
 from serve.search import run_search
 
 # Searching "as no tenant" reads the library only: this tenant id can never have a
@@ -57,12 +65,34 @@ class LocalSearcher:
             raise InvalidParameter(f"tenant {tenant!r} is not a valid tenant id", field="tenant")
         request = parse_search_request(body, self.settings)
         who = tenant or LIBRARY_ONLY
-        return self.rerank(run_search(self.generation, self.embedder, request, who), request, who)
+        started = time.perf_counter()
+        llm_intent, intent_outcome = self.intent(request)
+        response = run_search(self.generation, self.embedder, request, who, llm_intent=llm_intent)
+        mark_intent(response, intent_outcome)
+        budget_s = remaining_budget(self.settings.llm_budget_seconds, started)
+        return self.rerank(response, request, who, budget_s=budget_s)
+
+    def intent(self, request: SearchRequest) -> tuple[dict[str, Any] | None, PassOutcome]:
+        """The optional LLM intent pass for ``request`` (:func:`extract_llm_intent`)."""
+        skipped = skip_reason(request, self.llm)
+        if skipped is not None:
+            return None, skipped
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(
+            extract_llm_intent(request, self.llm, budget_s=self.settings.llm_budget_seconds)
+        )
 
     def rerank(
-        self, response: dict[str, Any], request: SearchRequest, tenant: str
+        self,
+        response: dict[str, Any],
+        request: SearchRequest,
+        tenant: str,
+        *,
+        budget_s: float | None = None,
     ) -> dict[str, Any]:
-        """``response`` (``run_search``'s for ``request``) after the optional LLM pass."""
+        """``response`` (``run_search``'s for ``request``) after the optional LLM re-rank,
+        within ``budget_s`` (default: the whole LLM budget)."""
         skipped = skip_reason(request, self.llm)
         if skipped is not None:
             return mark_skipped(response, skipped)
@@ -75,7 +105,7 @@ class LocalSearcher:
                 self.llm,
                 manifest_id=self.generation.manifest_id,
                 tenant=tenant,
-                budget_s=self.settings.llm_budget_seconds,
+                budget_s=self.settings.llm_budget_seconds if budget_s is None else budget_s,
             )
         )
 

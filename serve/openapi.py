@@ -203,9 +203,11 @@ def openapi_document(
             "rerank": {
                 "type": "boolean",
                 "default": False,
-                "description": "Re-rank the top results with the optional LLM pass, when "
-                "the server has one configured (otherwise the response's rerank.status is "
-                '"skipped"). Only those results can move; none is ever added.',
+                "description": "Run the optional LLM pass, when the server has one "
+                "configured (otherwise the response's llm_intent.status and rerank.status "
+                'are "skipped"): its intent is merged into the rule-based one before ranking '
+                "(see llm_intent), then the top results are re-ranked. Only those results "
+                "can move; none is ever added.",
             },
         },
     }
@@ -292,7 +294,43 @@ def openapi_document(
                 "searched collections that are visible and pass the filters.",
             },
             "took_ms": {"type": "number"},
+            "intent": {
+                "type": "object",
+                "description": "What the search understood of the query: the rule-based "
+                "intent, gaps filled by the LLM intent pass when it ran (soft evidence only, "
+                "never a filter; explicit filters and the rules win).",
+                "properties": {
+                    "llm_fields": {
+                        "type": "array",
+                        "items": {
+                            "enum": ["action", "cloud_provider", "resource_types", "keywords"]
+                        },
+                        "description": "The fields the LLM intent pass filled (keywords: "
+                        "added to expansions); empty when it did not run or added nothing.",
+                    },
+                },
+            },
+            "llm_intent": {"$ref": "#/components/schemas/LLMIntent"},
             "rerank": {"$ref": "#/components/schemas/Rerank"},
+        },
+    }
+    llm_intent = {
+        "type": "object",
+        "description": 'What the optional LLM intent pass (run with "rerank": true, before '
+        "the search's own ranking, on a share of the LLM time budget) did. Unless the status "
+        "is applied or cached, the intent is the rule-based one alone.",
+        "required": ["status", "model", "prompt_version", "detail", "elapsed_ms"],
+        "properties": {
+            "status": {
+                "enum": list(LLM_STATUSES),
+                "description": "applied / cached: the model's intent was merged; timeout / "
+                "error / invalid_output: no usable answer, rules only; skipped: no call "
+                '("not requested", "not configured", circuit open).',
+            },
+            "model": {"type": ["string", "null"]},
+            "prompt_version": {"type": "string"},
+            "detail": {"type": ["string", "null"]},
+            "elapsed_ms": {"type": "number"},
         },
     }
     rerank = {
@@ -357,6 +395,7 @@ def openapi_document(
                 "SearchRequest": request,
                 "SearchResponse": response,
                 "Result": result,
+                "LLMIntent": llm_intent,
                 "Rerank": rerank,
                 "Error": error,
             },

@@ -18,9 +18,13 @@ Every response gets a ``rerank`` object saying what happened: ``status`` (one of
 and ``candidates`` (how many results were offered). When the pass ran, its time is also
 in ``timings_ms.rerank`` and in ``took_ms``.
 
-The intent pass (:meth:`LLMPass.extract_intent`) is not used here: its answer would have
-to reach the cheap ranking, which runs before this step; the rule-based intent of the
-response goes into the re-rank prompt instead.
+The same ``"rerank": true`` also runs the intent pass (:meth:`LLMPass.extract_intent`,
+:func:`extract_llm_intent`) *before* the cheap ranking, with :data:`INTENT_SHARE` of the
+request's LLM budget; :func:`serve.search.run_search` merges its answer into the rule-based
+intent (``llm_intent=``) and the re-rank gets what is left of the budget
+(:func:`remaining_budget`). Every response gets an ``llm_intent`` object (:func:`mark_intent`):
+``status``, ``model``, ``prompt_version``, ``detail``, ``elapsed_ms``. On any failure the
+intent is the rules' alone and the search answers as usual.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ log = logging.getLogger("serve.rerank")
 NOT_REQUESTED: Final = "not requested"
 # The pass keeps to its budget by itself; this outer limit only guards against a bug.
 OVERRUN_GRACE_S: Final = 0.25
+# The intent pass's share of the request's LLM budget; the re-rank gets the rest.
+INTENT_SHARE: Final = 0.4
 
 
 def candidate_id(result: Mapping[str, Any]) -> str:
@@ -108,7 +114,49 @@ def _prompt_intent(response: Mapping[str, Any]) -> dict[str, Any]:
     intent = response.get("intent")
     if not isinstance(intent, Mapping):
         return {}
-    return {k: v for k, v in intent.items() if k != "corrections"}
+    return {k: v for k, v in intent.items() if k not in ("corrections", "llm_fields")}
+
+
+async def extract_llm_intent(
+    request: SearchRequest, llm: LLMPass | None, *, budget_s: float
+) -> tuple[dict[str, Any] | None, PassOutcome]:
+    """The model's STEP 1 intent for ``request`` (None when the pass is not requested, not
+    configured or failed) and its outcome, within ``INTENT_SHARE * budget_s``; never raises."""
+    skipped = skip_reason(request, llm)
+    if skipped is not None:
+        return None, skipped
+    assert llm is not None
+    share = INTENT_SHARE * budget_s
+    try:
+        async with asyncio.timeout(share + OVERRUN_GRACE_S):
+            return await llm.extract_intent(request.query, budget_s=share)
+    except TimeoutError:
+        return None, PassOutcome(
+            "timeout", llm.config.model, PROMPT_VERSION, "the pass overran its budget"
+        )
+    except Exception as exc:  # the pass never raises; if it does, the search must not fail
+        log.error("llm intent step failed unexpectedly: %s", type(exc).__name__)
+        return None, PassOutcome(
+            "error", llm.config.model, PROMPT_VERSION, f"unexpected {type(exc).__name__}"
+        )
+
+
+def remaining_budget(budget_s: float, started: float) -> float:
+    """What is left of ``budget_s`` for the re-rank, the intent pass having begun at
+    ``started`` (``time.perf_counter()``); never negative."""
+    return max(0.0, budget_s - (time.perf_counter() - started))
+
+
+def mark_intent(response: dict[str, Any], outcome: PassOutcome) -> dict[str, Any]:
+    """Record the intent pass's outcome in ``response["llm_intent"]``."""
+    response["llm_intent"] = {
+        "status": outcome.status,
+        "model": outcome.model,
+        "prompt_version": outcome.prompt_version,
+        "detail": outcome.detail,
+        "elapsed_ms": outcome.elapsed_ms,
+    }
+    return response
 
 
 def cache_key_extra(

@@ -24,23 +24,30 @@ embedded text of the raw query + precedence), ``"keyword"`` BM25 alone, ``"hybri
 (default) everything above. The response also says how sure it is (``match``), what it
 understood (``intent``), how it retrieved (``retrieval``) and where time went
 (``timings_ms``). A collection the manifest does not name contributes nothing.
+
+``llm_intent`` (the optional LLM pass's STEP 1 answer, :meth:`serve.llm.LLMPass.extract_intent`)
+is merged into the rule-based intent with :func:`serve.llm.merge_intent` (explicit filters,
+then the rules, win; see :func:`with_llm_intent`). What the model adds stays soft evidence:
+a provider or resource type it names only moves scores, never filters rows; its extra
+keywords become expansion words. ``intent.llm_fields`` says which fields came from it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
-from serve.filters import select_rows
+from serve.filters import Filters, select_rows
 from serve.fusion import DEFAULT_FUSION, fuse, normalise_keyword
 from serve.generation import Generation, LoadedCollection
 from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem, tokens
+from serve.llm.merge import merge_intent
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
 from serve.scoring import Candidate, Scored, rank
@@ -63,6 +70,7 @@ EXPANSION_SHARE = 1.0
 # real_runbooks (0.03 -> 0.8873, 0.06 -> 0.8845 NDCG@10 against 0.8901 without).
 SERVICE_MISSING_PENALTY = 0.0
 FAMILY_SHARE = 0.75  # of ACTION_BOOST, for a close verb (serve.intent.ACTION_FAMILY)
+MAX_LLM_EXPANSIONS = 8  # extra keywords taken from the LLM intent
 
 
 _LEXICON = frozenset(stem(w) for w in lexicon_words())
@@ -157,6 +165,64 @@ def intent_adjustments(
     if intent.resource_types and f.resource_types[row] & set(intent.resource_types):
         out["resource_type"] = RESOURCE_BOOST
     return out
+
+
+def with_llm_intent(
+    intent: Intent, llm_intent: Mapping[str, Any] | None, filters: Filters, query: str = ""
+) -> tuple[Intent, list[str]]:
+    """``intent`` with the gaps the model's STEP 1 ``llm_intent`` fills, and which fields
+    it filled (``action``, ``cloud_provider``, ``resource_types``, ``keywords``).
+
+    Merged by :func:`serve.llm.merge_intent`: an explicit filter on a field keeps the model
+    out of it, and the rules win wherever they found something. Everything taken is soft:
+    an action is not confident (no boost or penalty), a provider is not confident (the soft
+    penalty), resource types only boost, keywords not already in ``query`` become
+    expansion words (at most :data:`MAX_LLM_EXPANSIONS`).
+    """
+    if not llm_intent:
+        return intent, []
+    rules: dict[str, Any] = {
+        "action": intent.action,
+        "cloud_provider": list(intent.providers) or None,
+        "resource_types": list(intent.resource_types),
+        "filters": {},
+        "use_case": None,
+        "time_based": True if intent.schedule else None,
+        "keywords": list(intent.expansions),
+    }
+    explicit = {
+        name: list(values)
+        for name, values in (
+            ("cloud_provider", filters.cloud_provider),
+            ("resource_types", filters.resource_types),
+        )
+        if values
+    }
+    merged = merge_intent(rules, llm_intent, explicit)
+    changes: dict[str, Any] = {}
+    fields: list[str] = []
+    action = merged.get("action")
+    if intent.action is None and isinstance(action, str) and action:
+        changes.update(action=action, action_confident=False)
+        fields.append("action")
+    provider = merged.get("cloud_provider")
+    if "cloud_provider" not in explicit and not intent.providers and isinstance(provider, str):
+        changes.update(providers=(provider,), provider_confident=False)
+        fields.append("cloud_provider")
+    types = merged.get("resource_types")
+    if "resource_types" not in explicit and not intent.resource_types and types:
+        changes["resource_types"] = tuple(dict.fromkeys(str(t) for t in types))
+        fields.append("resource_types")
+    said = set(query.lower().split()) | set(intent.expansions)
+    extra = [
+        k
+        for k in (merged.get("keywords") or [])[len(rules["keywords"]) :]
+        if isinstance(k, str) and k and k not in said
+    ][:MAX_LLM_EXPANSIONS]
+    if extra:
+        changes["expansions"] = (*intent.expansions, *extra)
+        fields.append("keywords")
+    return (replace(intent, **changes) if changes else intent), fields
 
 
 @dataclass
@@ -293,8 +359,11 @@ def run_search(
     tenant: str,
     clock: Callable[[], float] = time.time,
     fusion: str = DEFAULT_FUSION,
+    *,
+    llm_intent: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The response body of one search (see :mod:`serve.responses` for a result's shape)."""
+    """The response body of one search (see :mod:`serve.responses` for a result's shape);
+    ``llm_intent``: the LLM pass's STEP 1 intent to merge in (:func:`with_llm_intent`)."""
     started = time.perf_counter()
     timer = _Timer()
     loaded: dict[str, LoadedCollection] = {}
@@ -303,7 +372,9 @@ def run_search(
         if coll is not None:
             loaded[name] = coll
     vocabulary = frozenset().union(*(c.features.vocabulary for c in loaded.values()))
-    intent = parse_intent(request.query, vocabulary)
+    intent, llm_fields = with_llm_intent(
+        parse_intent(request.query, vocabulary), llm_intent, request.filters, request.query
+    )
     # Typo correction against the snapshot's words (the largest collection's vocabulary).
     corrections: dict[str, str] = {}
     terms: list[str] = []
@@ -400,7 +471,7 @@ def run_search(
         "total_candidates": total,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
         "match": match_quality(entries[0][0] if entries else None, request.mode),
-        "intent": {**intent.to_dict(), "corrections": corrections},
+        "intent": {**intent.to_dict(), "corrections": corrections, "llm_fields": llm_fields},
         "retrieval": {
             "mode": request.mode,
             "fusion": fusion if request.mode == "hybrid" else None,

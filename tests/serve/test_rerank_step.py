@@ -23,7 +23,7 @@ from indexer.embed import Embedder
 from indexer.settings import Settings
 from serve.app import create_app
 from serve.llm import PROMPT_VERSION
-from serve.llm.prompts import DATA_CLOSE, DATA_OPEN
+from serve.llm.prompts import DATA_CLOSE, DATA_OPEN, INTENT_SYSTEM
 from tests.serve._helpers import auth, make_settings
 from tests.serve._tiny_store import TinyStore
 from tests.serve.llm._fake_provider import (
@@ -88,10 +88,28 @@ def reverse(ids: list[str]) -> str:
 Reverse = Computed(reverse)
 
 
+def is_intent_prompt(seen: Seen) -> bool:
+    """Whether ``seen`` is the intent pass's (STEP 1) request rather than a re-rank."""
+    return seen.system == INTENT_SYSTEM
+
+
 class ReplayProvider(FakeProvider):
-    """The fake provider, plus :class:`Computed` behaviours (also as ``default``)."""
+    """The fake provider, plus :class:`Computed` behaviours (also as ``default``).
+
+    Intent prompts are answered by ``intent`` (an empty intent unless set) and kept in
+    ``intent_requests``, apart from the re-rank's script, ``requests`` and ``calls()``.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.intent: Behaviour = Answer("{}")
+        self.intent_requests: list[Seen] = []
 
     def _next(self, seen: Seen) -> Behaviour:
+        if is_intent_prompt(seen):
+            with self._lock:
+                self.intent_requests.append(seen)
+                return self.intent
         behaviour: Any = super()._next(seen)
         while isinstance(behaviour, Slow) and isinstance(behaviour.then, Computed):
             behaviour = Slow(behaviour.seconds, Answer(behaviour.then.make(candidate_ids(seen))))

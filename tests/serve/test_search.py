@@ -176,6 +176,7 @@ def test_active_results_carry_no_warnings_and_the_step4_shape(client: TestClient
         "intent",
         "retrieval",
         "timings_ms",
+        "llm_intent",
         "rerank",
     }
     assert set(body["timings_ms"]) == {"embed", "filter", "vector", "keyword", "score"}
