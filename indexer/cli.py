@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--manifest", help=_help("manifest"))
     p.add_argument("--explain", action="store_true", help="include the score breakdown")
+    p.add_argument(
+        "--rerank",
+        action="store_true",
+        help="run the optional LLM pass (needs PLAYBOOKS_LLM_PROVIDER etc.)",
+    )
     p.add_argument("--json", action="store_true", help="print the full JSON response")
 
     cli_snapshots.register(sub)
@@ -227,6 +232,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
         body["limit"] = args.limit
     if args.explain:
         body["explain"] = True
+    if args.rerank:
+        body["rerank"] = True
     response = search_store(settings, body, tenant=args.tenant)
     if args.json:
         print(json.dumps(response, indent=2, default=str))
@@ -235,6 +242,13 @@ def _cmd_search(args: argparse.Namespace) -> int:
         f"{len(response['results'])} results from {response['manifest_id']} "
         f"for {response['query']!r}"
     )
+    if args.rerank:
+        for key in ("llm_intent", "rerank"):
+            step = response.get(key) or {}
+            print(
+                f"llm {key}: {step.get('status')}"
+                + (f" ({step['detail']})" if step.get("detail") else "")
+            )
     for r in response["results"]:
         meta = r["metadata"]
         print(
