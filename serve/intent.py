@@ -474,6 +474,146 @@ EXPANSIONS: Mapping[str, str] = {
     "ssh": "ssh 22",
     "sop": "standard operating procedure",
 }
+# Operator phrasings -> the service/feature vocabulary runbooks are written in. Soft,
+# keyword-channel-only evidence (:data:`serve.search.CONCEPT_WEIGHT` of a query word's
+# weight): general cloud-operations knowledge, not tuned to any query set.
+CONCEPTS: Mapping[str, str] = {
+    # audit, detection, compliance
+    "api call history": "cloudtrail audit log",
+    "api calls": "cloudtrail audit",
+    "audit trail": "cloudtrail audit log",
+    "audit log": "cloudtrail activity log audit",
+    "audit logs": "cloudtrail activity log audit",
+    "who did": "cloudtrail audit activity log",
+    "who changed": "cloudtrail audit activity log",
+    "who deleted": "cloudtrail audit activity log",
+    "personal data": "macie sensitive data pii",
+    "pii": "macie sensitive data",
+    "sensitive data": "macie pii",
+    "credit card numbers": "macie sensitive data",
+    "threat detection": "guardduty threat finding",
+    "malicious activity": "guardduty threat finding",
+    "compromised": "guardduty finding incident security",
+    "crypto mining": "guardduty finding",
+    "intrusion": "guardduty threat",
+    "config drift": "config drift compliance",
+    "drift": "config drift",
+    "compliance rules": "config rule compliance",
+    "compliance": "config rule compliant",
+    "non compliant": "config rule compliance",
+    "noncompliant": "config rule compliance",
+    "security posture": "security hub defender benchmark",
+    "vulnerabilities": "inspector vulnerability scan patch",
+    "vulnerability": "inspector scan patch",
+    "unpatched": "patch patching update",
+    "security updates": "patch patching",
+    "os updates": "patch patching",
+    # cost
+    "bill": "cost budget billing",
+    "billing": "cost budget",
+    "spend": "cost budget",
+    "spending": "cost budget",
+    "costs": "cost budget",
+    "expensive": "cost budget rightsize",
+    "save money": "cost idle rightsize",
+    "cut costs": "cost idle rightsize",
+    "unused": "idle unattached cleanup",
+    "orphaned": "unattached unused cleanup",
+    "idle": "unused stop cost",
+    # capacity and performance
+    "disk full": "volume disk resize storage space",
+    "out of space": "volume disk resize storage",
+    "out of disk": "volume disk resize storage",
+    "running out of storage": "volume disk resize storage",
+    "no space left": "volume disk resize",
+    "storage full": "volume disk resize storage",
+    "memory leak": "memory",
+    "out of memory": "memory",
+    "memory pressure": "memory",
+    "cpu spike": "cpu utilization",
+    "high cpu": "cpu utilization",
+    "cpu pegged": "cpu utilization",
+    "latency": "performance slow",
+    "slow": "performance latency",
+    "sluggish": "performance latency",
+    "throttled": "throttling limit quota",
+    "throttling": "limit quota",
+    "rate limited": "throttling limit quota",
+    "quota": "limit quota increase",
+    "traffic spike": "scale autoscaling capacity",
+    "more capacity": "scale capacity",
+    "bigger instance": "resize instance type",
+    "instance size": "resize instance type",
+    # connectivity
+    "can t connect": "connectivity security group firewall route network",
+    "cannot connect": "connectivity security group firewall route network",
+    "cant connect": "connectivity security group firewall route network",
+    "unable to connect": "connectivity security group firewall route network",
+    "unreachable": "connectivity security group firewall route network",
+    "connection refused": "connectivity security group firewall port",
+    "timeout": "connectivity network firewall",
+    "timing out": "connectivity network firewall",
+    "times out": "connectivity network firewall",
+    "no internet": "nat gateway route internet",
+    "internet access": "nat gateway route internet",
+    "dns": "route53 dns resolution",
+    "name resolution": "dns resolution",
+    # certificates, secrets, encryption, keys
+    "certificate expired": "certificate acm ssl tls renew",
+    "cert expired": "certificate acm ssl tls renew",
+    "expiring certificate": "certificate acm ssl tls renew",
+    "certificate": "acm ssl tls",
+    "https": "certificate ssl tls",
+    "secrets": "secrets manager key vault secret",
+    "passwords": "secret password credential rotate",
+    "password": "secret credential",
+    "credentials": "secret key access key",
+    "api key": "secret key",
+    "access keys": "iam access key",
+    "leaked": "exposed compromised rotate credential",
+    "encrypt at rest": "encryption kms",
+    "at rest": "encryption kms",
+    "in transit": "encryption tls ssl",
+    "unencrypted": "encryption kms",
+    "encryption keys": "kms key",
+    # exposure
+    "public bucket": "public access block s3",
+    "publicly accessible": "public access",
+    "publicly readable": "public access block",
+    "anonymous access": "public access block",
+    "open to the internet": "public access security group 0.0.0.0",
+    "exposed": "public access",
+    "open port": "security group port ingress",
+    "open ports": "security group port ingress",
+    "least privilege": "iam policy permission",
+    "permissions": "iam policy role",
+    "access denied": "iam policy permission role",
+    "permission denied": "iam policy permission role",
+    "locked out": "password reset access",
+    # resilience
+    "availability zone": "az failover multi az",
+    "zone outage": "az availability zone failover",
+    "region outage": "disaster recovery failover region",
+    "outage": "failover disaster recovery",
+    "data loss": "backup restore snapshot",
+    "accidentally deleted": "restore backup recover",
+    "point in time": "restore backup pitr",
+    "replica": "replication read replica",
+    "replication lag": "replica replication",
+    # operations
+    "health check": "health status",
+    "unhealthy": "health check",
+    "crashing": "crash restart logs",
+    "keeps restarting": "crash restart logs",
+    "logs": "log logging",
+    "alerts": "alarm notification",
+    "alert": "alarm notification",
+    "notify": "notification sns alarm",
+    "tagging": "tag tags",
+    "untagged": "tag tags",
+    "golden image": "ami image",
+    "patch": "patching update",
+}
 ENVIRONMENTS: Mapping[str, str] = {
     "production": "production",
     "prod": "production",
@@ -531,6 +671,7 @@ class Intent:
     environment: str | None = None
     schedule: tuple[str, ...] = ()
     expansions: tuple[str, ...] = field(default=())
+    concepts: tuple[str, ...] = ()
 
     def expanded_query(self, query: str) -> str:
         """The query plus the words the intent adds (for the keyword channel, the embedding)."""
@@ -549,6 +690,7 @@ class Intent:
             "environment": self.environment,
             "schedule": list(self.schedule),
             "expansions": list(self.expansions),
+            "concepts": list(self.concepts),
         }
 
 
@@ -664,6 +806,10 @@ def parse_intent(query: str, vocabulary: Iterable[str] = ()) -> Intent:
     if action and action not in words and "_" not in action:
         expansions.append(action)
     expansions.extend(EXPANSIONS[w] for w in dict.fromkeys(words) if w in EXPANSIONS)
+    phrased = " ".join(words)  # "can't connect" -> "can t connect"
+    concepts = tuple(
+        words_ for phrase, words_ in CONCEPTS.items() if f" {phrase} " in f" {phrased} "
+    )
     return Intent(
         action=action,
         opposites=OPPOSITES.get(action or "", frozenset()) if confident else frozenset(),
@@ -676,6 +822,7 @@ def parse_intent(query: str, vocabulary: Iterable[str] = ()) -> Intent:
         environment=environment,
         schedule=schedule,
         expansions=tuple(expansions),
+        concepts=concepts,
     )
 
 

@@ -70,6 +70,8 @@ EXPANSION_SHARE = 1.0
 # real_runbooks (0.03 -> 0.8873, 0.06 -> 0.8845 NDCG@10 against 0.8901 without).
 SERVICE_MISSING_PENALTY = 0.0
 FAMILY_SHARE = 0.75  # of ACTION_BOOST, for a close verb (serve.intent.ACTION_FAMILY)
+# Keyword weight of a concept word (serve.intent.CONCEPTS) against a word of the query's own.
+CONCEPT_WEIGHT = 0.5
 MAX_LLM_EXPANSIONS = 8  # extra keywords taken from the LLM intent
 
 
@@ -381,7 +383,12 @@ def run_search(
     if request.mode != "vector" and loaded:
         biggest = max(loaded.values(), key=lambda c: c.rows).features.keyword
         terms, corrections = biggest.query_terms(intent.expanded_query(request.query), _LEXICON)
-    idf = shared_idf([c.features.keyword for c in loaded.values()], terms)
+    # Concept words search the keyword channel at reduced weight; coverage keeps to `terms`.
+    concept_terms = [t for t in dict.fromkeys(tokens(" ".join(intent.concepts))) if t not in terms]
+    search_terms = [*terms, *concept_terms] if request.mode != "vector" else terms
+    idf = shared_idf([c.features.keyword for c in loaded.values()], search_terms)
+    for t in concept_terms:
+        idf[t] = idf[t] * CONCEPT_WEIGHT
     query_vector: np.ndarray | None = None
     t = time.perf_counter()
     if request.mode != "keyword":
@@ -389,7 +396,9 @@ def run_search(
     timer.add("embed", t)
 
     channels = {
-        name: _collection_channel(coll, generation, request, query_vector, terms, idf, timer)
+        name: _collection_channel(
+            coll, generation, request, query_vector, search_terms, idf, timer
+        )
         for name, coll in loaded.items()
     }
     t = time.perf_counter()
