@@ -20,6 +20,9 @@ returns an :class:`Intent`:
 - ``expansions``: words added for the keyword channel and the query embedding: the
   canonical verb and the long form of known acronyms (``tde`` -> ``transparent data
   encryption``).
+- ``concepts``: service/feature words for common operator phrasings (``"audit trail"``
+  -> ``cloudtrail``, ``"disk full"`` -> ``volume resize``), searched by the keyword
+  channel only and at reduced weight (:data:`serve.search.CONCEPT_WEIGHT`).
 
 Everything here is a fixed lexicon of cloud-operations vocabulary; nothing is learnt
 from, or tuned to, particular queries. Inferred facts are evidence for ranking

@@ -384,11 +384,14 @@ def run_search(
         biggest = max(loaded.values(), key=lambda c: c.rows).features.keyword
         terms, corrections = biggest.query_terms(intent.expanded_query(request.query), _LEXICON)
     # Concept words search the keyword channel at reduced weight; coverage keeps to `terms`.
-    concept_terms = [t for t in dict.fromkeys(tokens(" ".join(intent.concepts))) if t not in terms]
-    search_terms = [*terms, *concept_terms] if request.mode != "vector" else terms
+    concept_terms: list[str] = []
+    if request.mode != "vector":
+        concepts = dict.fromkeys(tokens(" ".join(intent.concepts)))
+        concept_terms = [t for t in concepts if t not in terms]
+    search_terms = [*terms, *concept_terms]
     idf = shared_idf([c.features.keyword for c in loaded.values()], search_terms)
-    for t in concept_terms:
-        idf[t] = idf[t] * CONCEPT_WEIGHT
+    for term in concept_terms:
+        idf[term] *= CONCEPT_WEIGHT
     query_vector: np.ndarray | None = None
     t = time.perf_counter()
     if request.mode != "keyword":
@@ -396,9 +399,7 @@ def run_search(
     timer.add("embed", t)
 
     channels = {
-        name: _collection_channel(
-            coll, generation, request, query_vector, search_terms, idf, timer
-        )
+        name: _collection_channel(coll, generation, request, query_vector, search_terms, idf, timer)
         for name, coll in loaded.items()
     }
     t = time.perf_counter()

@@ -132,3 +132,13 @@ def test_action_family_links_close_verbs() -> None:
     assert "increase" in ACTION_FAMILY["add"]
     for action, close in ACTION_FAMILY.items():  # a close verb is never an opposite
         assert not close & OPPOSITES.get(action, frozenset()), action
+
+
+def test_concepts_map_operator_phrasings_to_service_words() -> None:
+    intent = parse_intent("can't connect to the box, ssh just times out")
+    joined = " ".join(intent.concepts)
+    assert "security group" in joined and "firewall" in joined
+    assert "cloudtrail" in " ".join(parse_intent("who deleted the bucket").concepts)
+    assert parse_intent("stop the rds instance").concepts == ()
+    # soft evidence for the keyword channel only: not part of the expanded query
+    assert "firewall" not in intent.expanded_query("x")

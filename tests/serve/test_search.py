@@ -277,3 +277,11 @@ def test_the_query_is_embedded_once(client: TestClient, embedder: Embedder) -> N
     generation = client.app.state.generation  # type: ignore[attr-defined]
     run_search(generation, counting, SearchRequest("stop rds", 5, Filters(), False, None), "alpha")
     assert counting.calls == 1
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_concept_words_are_searched_in_every_mode(client: TestClient, mode: str) -> None:
+    # "can't connect" adds soft concept words (security group, firewall...) to the keyword
+    # channel; vector mode has no keyword channel and must not trip over them.
+    body = search(client, "alpha", {"query": "can't connect, times out", "mode": mode})
+    assert body["retrieval"]["mode"] == mode
