@@ -16,11 +16,7 @@ A run that fails before the swap leaves CURRENT, and so what is served, as it wa
 
 from __future__ import annotations
 
-import getpass
 import hashlib
-import platform
-import socket
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from indexer import __version__
 from indexer.blobs import BlobInfo, Blobs
 from indexer.crawl import CrawlResult, VersionFolder, crawl_library, crawl_tenants
 from indexer.embed import Embedder
@@ -37,6 +32,7 @@ from indexer.errors import CommitConflict, StoreError
 from indexer.events import Event, EventLog, apply_events, events_fingerprint, group_events
 from indexer.gates import GatePolicy, enforce_gates
 from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
+from indexer.provenance import created_by, library_versions
 from indexer.report import Rejection
 from indexer.reuse import load_previous
 from indexer.rows import playbook_row, rows_table
@@ -120,33 +116,6 @@ class RunReport:
             "error": self.error,
             "collections": {k: v.to_dict() for k, v in sorted(self.collections.items())},
         }
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container uid with no passwd entry
-        return "unknown"
-
-
-def _created_by(command: str) -> dict[str, Any]:
-    import duckdb
-    import faiss
-    import pyarrow
-
-    return {
-        "tool": command,
-        "version": __version__,
-        "host": socket.gethostname(),
-        "user": _user(),
-        "argv": sys.argv[1:],
-        "python": platform.python_version(),
-        "libraries": {
-            "faiss": faiss.__version__,
-            "pyarrow": pyarrow.__version__,
-            "duckdb": duckdb.__version__,
-        },
-    }
 
 
 def source_fingerprint(
@@ -312,7 +281,7 @@ def _build_collection(
             "indexed": outcome.indexed,
             "rejected": [r.to_dict() for r in outcome.rejected],
         },
-        "built_with": _created_by("playbooks index")["libraries"],
+        "built_with": library_versions(),
     }
     ref = store.write_snapshot(
         collection,
@@ -491,7 +460,7 @@ def run_index(
         }
         manifest = Manifest.create(
             parent=pointer.manifest_id,
-            created_by=_created_by(command),
+            created_by=created_by(command),
             model=model,
             collections=collections,
             report=summary,

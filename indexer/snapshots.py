@@ -12,17 +12,14 @@ back along CURRENT's history) or a unique prefix of an id.
 
 from __future__ import annotations
 
-import getpass
 import re
-import socket
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from indexer import __version__
 from indexer.errors import BadRequest, CommitConflict, Conflict, NotFound, StoreError
+from indexer.provenance import created_by
 from indexer.store import Manifest, SnapshotRef, Store, iso, utc_now
 
 DEFAULT_KEEP_LAST = 10
@@ -58,20 +55,6 @@ def _created(m: Manifest) -> datetime:
                 manifest=m.manifest_id,
             ) from None
         return stamped
-
-
-def _created_by(command: str) -> dict[str, Any]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return {
-        "tool": command,
-        "version": __version__,
-        "host": socket.gethostname(),
-        "user": user,
-        "argv": sys.argv[1:],
-    }
 
 
 def resolve(store: Store, ref: str) -> str:
@@ -473,7 +456,7 @@ def rollback(
             )
         manifest = Manifest.create(
             parent=pointer.manifest_id,
-            created_by=_created_by("playbooks snapshots rollback"),
+            created_by=created_by("playbooks snapshots rollback"),
             model=model,
             collections=collections,
             now=now,
@@ -521,7 +504,7 @@ class PinResult:
 def pin(store: Store, ref: str, note: str = "", *, now: datetime | None = None) -> PinResult:
     """Pin a manifest so :func:`gc` never removes it or anything it names."""
     mid = resolve(store, ref)
-    by = _created_by("playbooks snapshots pin")
+    by = created_by("playbooks snapshots pin")
     body = {"pinned_at": iso(now or utc_now()), "by": by["user"], "host": by["host"], "note": note}
     return PinResult(mid, store.write_pin(mid, body))
 
