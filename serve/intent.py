@@ -700,19 +700,23 @@ class Intent:
 def _phrase_positions(words: list[str], phrase: str) -> list[int]:
     parts = phrase.split()
     n = len(parts)
+    if parts[0] not in words:  # the common case, without scanning
+        return []
     return [i for i in range(len(words) - n + 1) if words[i : i + n] == parts]
+
+
+# Longer phrases first so "shut down" wins over a bare "down", "scale up" over "up".
+_ACTION_PHRASES_LONGEST_FIRST = sorted(
+    ((p, a) for a, ps in ACTION_PHRASES.items() for p in ps), key=lambda x: -len(x[0])
+)
 
 
 def _find_actions(words: list[str]) -> list[tuple[int, str]]:
     """(position, canonical action) for every action phrase, in query order."""
     found: list[tuple[int, str]] = []
     taken: set[int] = set()
-    # Longer phrases first so "shut down" wins over a bare "down", "scale up" over "up".
-    phrases = sorted(
-        ((p, a) for a, ps in ACTION_PHRASES.items() for p in ps), key=lambda x: -len(x[0])
-    )
     machine = any(w in _MACHINE_WORDS for w in words)
-    for phrase, action in phrases:
+    for phrase, action in _ACTION_PHRASES_LONGEST_FIRST:
         for i in _phrase_positions(words, phrase):
             span = set(range(i, i + len(phrase.split())))
             if span & taken:
@@ -765,6 +769,8 @@ def _main_action(words: list[str]) -> tuple[str | None, bool]:
 
 def _mentions(text: str, words: list[str], phrase: str) -> bool:
     if " " in phrase or "/" in phrase:
+        if phrase not in text:  # the common case, without a regex
+            return False
         return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text) is not None
     return phrase in words
 

@@ -48,9 +48,10 @@ from serve.generation import Generation, LoadedCollection
 from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem, tokens
 from serve.llm.merge import merge_intent
+from serve.ranking import Pool, adjustment_totals, collapse, order, scored, scores, top_k
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
-from serve.scoring import Candidate, Scored, rank
+from serve.scoring import Scored
 
 MIN_CANDIDATES = 20
 CANDIDATES_PER_RESULT = 4
@@ -102,33 +103,6 @@ class _Timer:
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v * 1000, 3) for k, v in self.spent.items()}
-
-
-def _candidate(
-    coll: LoadedCollection,
-    row: int,
-    sim: float,
-    relevance: float | None = None,
-    keyword: float = 0.0,
-    coverage: float = 0.0,
-    adjustments: Mapping[str, float] | None = None,
-) -> Candidate:
-    return Candidate(
-        collection=coll.name,
-        row=row,
-        similarity=sim,
-        playbook_id=coll.playbook_ids[row],
-        version=coll.versions[row],
-        status=coll.statuses[row],
-        author=coll.authors[row],
-        execution_count=int(coll.execution_counts[row]),
-        success_count=int(coll.success_counts[row]),
-        updated_at=float(coll.updated_at[row]),
-        relevance=relevance,
-        keyword=keyword,
-        coverage=coverage,
-        adjustments=dict(adjustments or {}),
-    )
 
 
 def service_terms(intent: Intent) -> tuple[frozenset[str], ...]:
@@ -285,26 +259,27 @@ def _collection_channel(
             coll, query_vector, selection, k, request.limit
         )
         if request.mode == "vector" and len(rows) > k:  # the spec's top-k candidates
-            top = np.argsort(-cosines, kind="stable")[:k]
+            top = top_k(cosines, k)
             rows, cosines = rows[top], cosines[top]
         t = timer.add("vector", t)
     bm25_all: np.ndarray | None = None
     if request.mode != "vector" and n:
-        bm25_all = coll.features.keyword.search(terms, idf)
-        admitted = np.zeros(coll.rows, dtype=bool)
-        admitted[selection.ids] = True
-        bm25_all = np.where(admitted, bm25_all, 0.0).astype(np.float32)
+        bm25_all = coll.features.keyword.search(terms, idf).astype(np.float32, copy=False)
+        if n < coll.rows:  # only the admitted rows keep their score
+            admitted = np.zeros(coll.rows, dtype=np.float32)
+            admitted[selection.ids] = bm25_all[selection.ids]
+            bm25_all = admitted
         t = timer.add("keyword", t)
     if request.mode == "vector" or bm25_all is None:
         return _Channel(rows, cosines, np.zeros(len(rows), np.float32), n, considered, strategy)
     # Candidates: the best of each channel, then both scores for every one of them.
     pool = max(k, KEYWORD_CANDIDATES)
-    keyword_rows = np.argsort(-bm25_all, kind="stable")[:pool]
+    keyword_rows = top_k(bm25_all, pool)
     keyword_rows = keyword_rows[bm25_all[keyword_rows] > 0]
     if request.mode == "keyword":
         rows = keyword_rows
     else:
-        best_vector = rows[np.argsort(-cosines, kind="stable")[:pool]] if len(rows) else rows
+        best_vector = rows[top_k(cosines, pool)] if len(rows) else rows
         rows = np.unique(np.concatenate([best_vector, keyword_rows]))
     vectors = coll.features.vectors
     if query_vector is not None and vectors.shape[1] == len(query_vector) and len(rows):
@@ -316,42 +291,63 @@ def _collection_channel(
     return _Channel(rows, cosines, bm25_all[rows], n, considered, strategy)
 
 
-def _collapse(
-    top: Sequence[Scored], loaded: Mapping[str, LoadedCollection], limit: int
-) -> list[tuple[Scored, list[Scored], list[Scored]]]:
-    """One entry per playbook (its best-placed version), older versions and
-    near-duplicates (same normalised name or near-identical vector) folded under it."""
-    out: list[tuple[Scored, list[Scored], list[Scored]]] = []
-    by_group: dict[tuple[str, str], int] = {}
-    for s in top:
-        c = s.candidate
-        group = (c.collection, c.playbook_id)
-        if group in by_group:
-            out[by_group[group]][1].append(s)
-            continue
-        f = loaded[c.collection].features
-        dup_of = None
-        for i, (head, _, _) in enumerate(out):
-            h = head.candidate
-            if h.collection != c.collection:
-                continue
-            same_name = f.normalised_names[h.row] == f.normalised_names[c.row]
-            close = (
-                f.vectors.shape[1] > 0
-                and float(f.vectors[h.row] @ f.vectors[c.row]) >= NEAR_DUPLICATE_COSINE
-            )
-            if same_name or close:
-                dup_of = i
-                break
-        if dup_of is not None:
-            out[dup_of][2].append(s)
-            by_group[group] = dup_of
-            continue
-        if len(out) >= limit:
-            continue
-        by_group[group] = len(out)
-        out.append((s, [], []))
-    return out
+def _pool(
+    owners: Sequence[tuple[LoadedCollection, _Channel]],
+    cosines: np.ndarray,
+    relevance: np.ndarray | None,
+    keyword_norm: np.ndarray,
+    terms: Sequence[str],
+    intent: Intent,
+    request: SearchRequest,
+) -> Pool:
+    """The candidates of every collection as one :class:`~serve.ranking.Pool`."""
+    collections = [coll for coll, _ in owners]
+    coll_index = (
+        np.concatenate(
+            [np.full(len(ch.rows), i, dtype=np.int64) for i, (_, ch) in enumerate(owners)]
+        )
+        if owners
+        else np.zeros(0, dtype=np.int64)
+    )
+    rows = (
+        np.concatenate([np.asarray(ch.rows, dtype=np.int64) for _, ch in owners])
+        if owners
+        else np.zeros(0, dtype=np.int64)
+    )
+    coverage = np.zeros(len(rows), dtype=np.float64)
+    adjust = np.zeros(len(rows), dtype=np.float64)
+    if relevance is not None:
+        start = 0
+        family = ACTION_FAMILY.get(intent.action or "", frozenset())
+        penalty = PROVIDER_PENALTY_CONFIDENT if intent.provider_confident else PROVIDER_PENALTY_SOFT
+        for coll, ch in owners:
+            span = slice(start, start + len(ch.rows))
+            mine = rows[span]
+            kw = coll.features.keyword
+            coverage[span] = [kw.coverage(int(r), terms) for r in mine]  # TEMP until coverage_many
+            if request.mode == "hybrid":
+                adjust[span] = adjustment_totals(
+                    coll,
+                    mine,
+                    intent,
+                    ACTION_BOOST,
+                    family,
+                    FAMILY_SHARE,
+                    OPPOSITE_PENALTY,
+                    penalty,
+                    RESOURCE_BOOST,
+                )
+            start += len(ch.rows)
+    return Pool(
+        collections=collections,
+        coll=coll_index,
+        rows=rows,
+        similarity=cosines.astype(np.float64),
+        relevance=None if relevance is None else np.asarray(relevance, dtype=np.float64),
+        keyword=np.asarray(keyword_norm, dtype=np.float64),
+        coverage=coverage,
+        adjust=adjust,
+    )
 
 
 def run_search(
@@ -413,40 +409,30 @@ def run_search(
         relevance = normalise_keyword(bm25)
     else:
         relevance = fuse(cosines, bm25, fusion)
-    keyword_norm = normalise_keyword(bm25)
-    services = service_terms(intent)
-    candidates: list[Candidate] = []
-    i = 0
-    for coll, ch in owners:
-        kw = coll.features.keyword
-        for r in ch.rows:
-            row = int(r)
-            if relevance is None:
-                candidates.append(_candidate(coll, row, float(cosines[i])))
-            else:
-                adjust = (
-                    intent_adjustments(coll, row, intent, services)
-                    if request.mode == "hybrid"
-                    else {}
-                )
-                candidates.append(
-                    _candidate(
-                        coll,
-                        row,
-                        float(cosines[i]),
-                        float(relevance[i]),
-                        float(keyword_norm[i]),
-                        kw.coverage(row, terms),
-                        adjust,
-                    )
-                )
-            i += 1
-    ranked = rank(candidates, clock())
-    entries: list[tuple[Scored, list[Scored], list[Scored]]]
+    pool = _pool(owners, cosines, relevance, normalise_keyword(bm25), terms, intent, request)
+    now = clock()
+    ranked, moved = order(pool, scores(pool, now))
+    positions: list[tuple[int, list[int], list[int]]]
     if request.versions == "all":
-        entries = [(s, [], []) for s in ranked[: request.limit]]
+        positions = [(int(m), [], []) for m in ranked[: request.limit]]
     else:
-        entries = _collapse(ranked, loaded, request.limit)
+        positions = collapse(pool, ranked, request.limit, NEAR_DUPLICATE_COSINE)
+    services = service_terms(intent)
+
+    def shown(m: int) -> Scored:
+        adjust = (
+            intent_adjustments(
+                pool.collections[int(pool.coll[m])], int(pool.rows[m]), intent, services
+            )
+            if request.mode == "hybrid"
+            else None
+        )
+        return scored(pool, m, now, moved, adjust)
+
+    entries = [
+        (shown(head), [shown(o) for o in older], [shown(d) for d in similar])
+        for head, older, similar in positions
+    ]
     records: dict[tuple[str, int], dict[str, Any]] = {}
     for name, coll in loaded.items():
         rows = [e[0].candidate.row for e in entries if e[0].candidate.collection == name]
