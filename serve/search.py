@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
+from indexer.store import METADATA_FILE
 from serve.filters import Filters, select_rows
 from serve.fusion import DEFAULT_FUSION, fuse, normalise_keyword
 from serve.generation import Generation, LoadedCollection
@@ -49,6 +50,7 @@ from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem, tokens
 from serve.llm.merge import merge_intent
 from serve.ranking import Pool, adjustment_totals, collapse, order, scored, scores, top_k
+from serve.records import RECORDS
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
 from serve.scoring import Scored
@@ -436,7 +438,9 @@ def run_search(
     records: dict[tuple[str, int], dict[str, Any]] = {}
     for name, coll in loaded.items():
         rows = [e[0].candidate.row for e in entries if e[0].candidate.collection == name]
-        records.update(((name, r), rec) for r, rec in zip(rows, coll.records(rows), strict=True))
+        snapshot = f"{coll.ref.path}@{coll.ref.files[METADATA_FILE].sha256}"
+        shown_rows = RECORDS.rows(snapshot, rows, coll.records)
+        records.update(((name, r), rec) for r, rec in zip(rows, shown_rows, strict=True))
     results = []
     for i, (s, older, similar) in enumerate(entries, start=1):
         c = s.candidate
