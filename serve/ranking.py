@@ -221,12 +221,22 @@ def scores(pool: Pool, now: float) -> np.ndarray:
     return np.asarray(base + pool.adjust + PRIOR_WEIGHT * prior, dtype=np.float64)
 
 
-def order(pool: Pool, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def playbook_groups(pool: Pool) -> np.ndarray:
+    """One int64 per candidate, equal exactly when (collection, playbook_id) are."""
+    pid = np.zeros(len(pool), dtype=np.int64)
+    for i, coll in enumerate(pool.collections):
+        mine = pool.coll == i
+        if mine.any():
+            pid[mine] = rank_columns(coll).pid_codes[pool.rows[mine]]
+    return np.asarray(pool.coll * (int(pid.max(initial=0)) + 1) + pid, dtype=np.int64)
+
+
+def order(pool: Pool, total: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of the candidates best first, and which were moved by version precedence.
 
-    Sorted by (-score, collection, playbook_id, version); then within each playbook the
-    slots its versions hold go to them trusted-first, newest-first
-    (:func:`serve.scoring.rank`)."""
+    Sorted by (-score, collection, playbook_id, version); then within each playbook
+    (``group``: :func:`playbook_groups`) the slots its versions hold go to them
+    trusted-first, newest-first (:func:`serve.scoring.rank`)."""
     n = len(pool)
     if not n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
@@ -243,10 +253,10 @@ def order(pool: Pool, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             trusted[mine] = cols.trusted[rows]
     ranked = np.lexsort((version, pid, pool.coll, -total))
     moved = np.zeros(n, dtype=bool)
-    group = pool.coll[ranked] * (int(pid.max()) + 1) + pid[ranked]
-    values, counts = np.unique(group, return_counts=True)
+    placed = group[ranked]
+    values, counts = np.unique(placed, return_counts=True)
     for g in values[counts > 1]:
-        slots = np.flatnonzero(group == g)
+        slots = np.flatnonzero(placed == g)
         members = [int(ranked[s]) for s in slots]
         by_precedence = sorted(members, key=lambda m: _precedence(pool, m, trusted), reverse=True)
         for slot, m in zip(slots, by_precedence, strict=True):
@@ -264,7 +274,7 @@ def _precedence(pool: Pool, m: int, trusted: np.ndarray) -> tuple[bool, Any]:
 
 
 def collapse(
-    pool: Pool, ranked: np.ndarray, limit: int, near_duplicate: float
+    pool: Pool, ranked: np.ndarray, group: np.ndarray, limit: int, near_duplicate: float
 ) -> list[tuple[int, list[int], list[int]]]:
     """One entry per playbook, as candidate positions: (head, older versions,
     near-duplicates). Walks ``ranked`` like :func:`serve.search._collapse`: a playbook
@@ -272,13 +282,14 @@ def collapse(
     vector at cosine >= ``near_duplicate`` to a placed head (same collection) is folded
     under it; otherwise it becomes a new head while fewer than ``limit`` are placed."""
     out: list[tuple[int, list[int], list[int]]] = []
-    by_group: dict[tuple[int, str], int] = {}
+    by_group: dict[int, int] = {}
+    groups = group.tolist()
     heads: list[int] = []
     walked = 0
     # Until ``limit`` heads are placed, one candidate at a time (usually a handful).
     for m in ranked.tolist():
         walked += 1
-        key = _group(pool, m)
+        key = groups[m]
         if key in by_group:
             out[by_group[key]][1].append(m)
         else:
@@ -300,18 +311,13 @@ def collapse(
     # Heads are final: the duplicate test for the rest is one product per collection.
     dup_head = _duplicate_heads(pool, rest, heads, near_duplicate)
     for m, dup in zip(rest.tolist(), dup_head.tolist(), strict=True):
-        key = _group(pool, m)
+        key = groups[m]
         if key in by_group:
             out[by_group[key]][1].append(m)
         elif dup >= 0:
             out[dup][2].append(m)
             by_group[key] = dup
     return out
-
-
-def _group(pool: Pool, m: int) -> tuple[int, str]:
-    c = int(pool.coll[m])
-    return c, pool.collections[c].playbook_ids[int(pool.rows[m])]
 
 
 def _duplicate_of(pool: Pool, m: int, heads: Sequence[int], near: float) -> int | None:

@@ -49,7 +49,16 @@ from serve.generation import Generation, LoadedCollection
 from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem, tokens
 from serve.llm.merge import merge_intent
-from serve.ranking import Pool, adjustment_totals, collapse, order, scored, scores, top_k
+from serve.ranking import (
+    Pool,
+    adjustment_totals,
+    collapse,
+    order,
+    playbook_groups,
+    scored,
+    scores,
+    top_k,
+)
 from serve.records import RECORDS
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
@@ -413,12 +422,13 @@ def run_search(
         relevance = fuse(cosines, bm25, fusion)
     pool = _pool(owners, cosines, relevance, normalise_keyword(bm25), terms, intent, request)
     now = clock()
-    ranked, moved = order(pool, scores(pool, now))
+    group = playbook_groups(pool)
+    ranked, moved = order(pool, scores(pool, now), group)
     positions: list[tuple[int, list[int], list[int]]]
     if request.versions == "all":
         positions = [(int(m), [], []) for m in ranked[: request.limit]]
     else:
-        positions = collapse(pool, ranked, request.limit, NEAR_DUPLICATE_COSINE)
+        positions = collapse(pool, ranked, group, request.limit, NEAR_DUPLICATE_COSINE)
     services = service_terms(intent)
 
     def shown(m: int) -> Scored:

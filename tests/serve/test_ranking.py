@@ -18,7 +18,7 @@ from indexer.settings import load_settings
 from serve.generation import LoadedCollection
 from serve.intent import ACTION_FAMILY, parse_intent
 from serve.local import LocalSearcher
-from serve.ranking import Pool, adjustment_totals, collapse, order, scores, top_k
+from serve.ranking import Pool, adjustment_totals, collapse, order, playbook_groups, scores, top_k
 from serve.scoring import Candidate, Scored, rank
 from serve.search import (
     ACTION_BOOST,
@@ -150,7 +150,8 @@ def test_order_scores_and_collapse_match_the_reference(samples: Any, seed: int) 
     colls = _collections(samples)
     pool = _random_pool(colls, rng, vector=seed % 3 == 0)
     total = scores(pool, NOW)
-    ranked, moved = order(pool, total)
+    group = playbook_groups(pool)
+    ranked, moved = order(pool, total, group)
 
     reference = rank(_reference_candidates(pool), NOW)
     position = {
@@ -165,7 +166,7 @@ def test_order_scores_and_collapse_match_the_reference(samples: Any, seed: int) 
     loaded = {c.name: c for c in colls}
     for limit in (1, 3, 5, 50):
         expected = _reference_collapse(reference, loaded, limit)
-        got = collapse(pool, ranked, limit, NEAR_DUPLICATE_COSINE)
+        got = collapse(pool, ranked, group, limit, NEAR_DUPLICATE_COSINE)
         assert [
             (
                 position[_key(h)],
@@ -226,6 +227,6 @@ def test_the_random_pools_exercise_version_precedence(samples: Any) -> None:
     moved_any = 0
     for seed in range(12):
         pool = _random_pool(colls, random.Random(seed), vector=seed % 3 == 0)
-        _, moved = order(pool, scores(pool, NOW))
+        _, moved = order(pool, scores(pool, NOW), playbook_groups(pool))
         moved_any += int(moved.any())
     assert moved_any >= 3
