@@ -2,7 +2,7 @@
 writing its numbers to ``bench/results/<name>.json``.
 
     python -m bench                 # all, at their default sizes
-    python -m bench lifecycle       # one (names: embed, lifecycle, index, search, http)
+    python -m bench lifecycle       # one (names: embed, lifecycle, index, search, http, ann)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "index": "bench.index_bench",
     "search": "bench.search_bench",
     "http": "bench.http_bench",
+    "ann": "bench.ann_bench",
 }
 
 

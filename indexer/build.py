@@ -39,7 +39,7 @@ from indexer.rows import playbook_row, rows_table
 from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
 from indexer.text import TEXT_VERSION
 from indexer.validate import ValidPlaybook, validate_folder
-from indexer.vectors import INDEX_KIND, index_bytes
+from indexer.vectors import HNSW_MIN_ROWS, index_bytes, index_kind
 
 RULES_VERSION = "rules-v1"
 FOLD_VERSION = "fold-v1"  # how indexer.events folds events into metadata
@@ -212,6 +212,7 @@ def _build_collection(
     sources: list[str],
     progress: Progress,
     events: Sequence[Event] = (),
+    hnsw_min_rows: int = HNSW_MIN_ROWS,
 ) -> tuple[SnapshotRef, CollectionOutcome]:
     outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
     model = embedder.identity
@@ -272,7 +273,7 @@ def _build_collection(
     description = {
         "model": model.to_dict(),
         "dimension": model.dimension,
-        "index": INDEX_KIND,
+        "index": index_kind(len(rows), hnsw_min_rows),
         "text_version": TEXT_VERSION,
         "rules_version": RULES_VERSION,
         "sources": sources,
@@ -286,7 +287,7 @@ def _build_collection(
     ref = store.write_snapshot(
         collection,
         table,
-        index_bytes(vectors, model.dimension),
+        index_bytes(vectors, model.dimension, hnsw_min_rows),
         description,
         fingerprint,
         rejected=len(outcome.rejected),
@@ -308,6 +309,7 @@ def run_index(
     max_attempts: int = 5,
     command: str = "playbooks index",
     gates: GatePolicy | None = None,
+    hnsw_min_rows: int = HNSW_MIN_ROWS,
 ) -> RunReport:
     """Index the sources into ``store`` and move CURRENT; never raises for bad playbooks.
 
@@ -316,6 +318,8 @@ def run_index(
     ``fault(step)`` is called at each commit step (tests use it to simulate a crash).
     ``gates`` (None: off) are checked before the manifest is written: a failure raises
     :class:`~indexer.gates.PromotionRefused` and CURRENT stays where it was.
+    A collection built with at least ``hnsw_min_rows`` rows gets an HNSW vector index,
+    a smaller one a flat index (:mod:`indexer.vectors`).
     Raises :class:`StoreError` when the store cannot be written or CURRENT cannot be moved
     after ``max_attempts`` compare-and-swap attempts.
     """
@@ -385,6 +389,7 @@ def run_index(
             crawl.sources.get(collection, []),
             say,
             _read_events(event_sources, collection),
+            hnsw_min_rows,
         )
         built[collection] = ref
         report.collections[collection] = outcome

@@ -177,6 +177,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         only_tenants=args.only_tenants,
         progress=progress,
         gates=cli_snapshots.gate_policy(args),
+        hnsw_min_rows=settings.hnsw_min_rows,
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

@@ -131,6 +131,13 @@ SETTINGS: tuple[Setting, ...] = (
         _optional,
     ),
     Setting("embed_batch_size", "64", "Texts per embedding batch when indexing.", _positive_int),
+    Setting(
+        "hnsw_min_rows",
+        "50000",
+        "Collections with at least this many rows get an HNSW vector index (M=32); smaller "
+        "ones an exact flat index. Searches keeping few rows are exact either way.",
+        _positive_int,
+    ),
     # --- server ---
     Setting("host", "127.0.0.1", "Address the server listens on."),
     Setting("port", "8000", "Port the server listens on.", _positive_int),
