@@ -178,6 +178,14 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative_float,
     ),
     Setting(
+        "memory_budget_mb",
+        "2048",
+        "Memory the server may use for loaded collections (estimated). The library loads "
+        "with each manifest and stays; tenant collections load on first use and the "
+        "least recently used are evicted above this budget (reloaded on demand).",
+        _positive_int,
+    ),
+    Setting(
         "querylog",
         "true",
         "Append one record per search to the query log (Parquet under the store's logs/queries/).",

@@ -11,7 +11,12 @@ Accepted keys (values within one key are OR-ed, keys are AND-ed)::
 Lists hold 1..``max_filter_values`` values. Tag values match the indexed strings, which
 the indexer writes as ``str(value)`` with booleans as ``"true"``/``"false"``.
 Every selection is AND-ed with ``status IN (searchable statuses)``, whatever the request
-says. Errors are :class:`~indexer.errors.InvalidParameter` (422) naming the field
+says. No filters, and ``status`` / ``author`` / ``cloud_provider`` filters, are answered
+from the collection's precomputed per-value row lists (numpy, no DuckDB); filters on
+``resource_types`` or ``tags`` are evaluated by the shared DuckDB connection
+(:mod:`serve.filter_db`). Both paths give the same rows. Selections are cached per
+snapshot and canonical filter (:class:`serve.collection_cache.SelectionCache`).
+Errors are :class:`~indexer.errors.InvalidParameter` (422) naming the field
 (``filters.cloud_provider[0]``) and what was expected.
 """
 
@@ -28,6 +33,7 @@ import numpy as np
 from indexer.errors import InvalidParameter
 from indexer.model import AUTHORS, CLOUD_PROVIDERS, SEARCHABLE_STATUSES, STATUSES
 from serve._kinds import json_kind
+from serve.collection import union_rows
 from serve.generation import Generation, LoadedCollection, Selection
 
 FILTER_KEYS = ("cloud_provider", "resource_types", "tags", "status", "author")
@@ -51,6 +57,11 @@ class Filters:
         return json.dumps(
             [self.cloud_provider, self.resource_types, self.tags, self.status, self.author]
         )
+
+    @property
+    def needs_duckdb(self) -> bool:
+        """Whether only DuckDB evaluates these filters (list and map columns)."""
+        return bool(self.resource_types or self.tags)
 
     def where(self) -> tuple[str, list[Any]]:
         """A DuckDB WHERE clause with ``?`` placeholders, and the values to bind."""
@@ -189,8 +200,38 @@ def select_rows(
     """The rows of ``collection`` that are searchable and match ``filters`` (cached)."""
 
     def compute() -> Selection:
-        where, params = filters.where()
-        ids: np.ndarray = collection.query_row_ids(where, params)
-        return collection.selection(ids)
+        return collection.selection(row_ids(collection, filters))
 
-    return generation.selections.get_or_compute((collection.name, filters.canonical()), compute)
+    return generation.selections.get_or_compute((collection.key, filters.canonical()), compute)
+
+
+def row_ids(collection: LoadedCollection, filters: Filters) -> np.ndarray:
+    """Ascending int64 ids of ``collection``'s searchable rows matching ``filters``."""
+    if filters.needs_duckdb:
+        return duckdb_row_ids(collection, filters)
+    return numpy_row_ids(collection, filters)
+
+
+def duckdb_row_ids(collection: LoadedCollection, filters: Filters) -> np.ndarray:
+    """:func:`row_ids` evaluated by DuckDB (any filter)."""
+    where, params = filters.where()
+    return collection.query_row_ids(where, params)
+
+
+def numpy_row_ids(collection: LoadedCollection, filters: Filters) -> np.ndarray:
+    """:func:`row_ids` from the per-value row lists; ``resource_types`` / ``tags`` are not
+    supported here (ValueError)."""
+    if filters.needs_duckdb:
+        raise ValueError("resource_types and tags filters are evaluated by DuckDB")
+    by = collection.value_rows
+    ids = (
+        union_rows([by["status"].get(s) for s in filters.status])
+        if filters.status
+        else collection.searchable_ids
+    )
+    for column, wanted in (("author", filters.author), ("cloud_provider", filters.cloud_provider)):
+        if wanted and len(ids):
+            ids = np.intersect1d(
+                ids, union_rows([by[column].get(v) for v in wanted]), assume_unique=True
+            )
+    return np.ascontiguousarray(ids, dtype=np.int64)

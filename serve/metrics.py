@@ -17,6 +17,14 @@ Series (``playbooks_`` prefix):
 ``manifest_age_seconds``                      now - the served manifest's created_at
 ``generation_swaps_total``                    generations swapped in after start-up
 ``generation_load_failures_total{reason}``    manifests that failed to load, by error code
+``collection_loads_total``                    collections loaded (library at a swap,
+                                              tenants on first use or after eviction)
+``collection_load_failures_total{reason}``    collections that failed to load, by error code
+``collection_load_seconds``                   time to read, verify and prepare a collection
+``collection_evictions_total``                collections evicted (memory budget, swaps)
+``collections_loaded``                        collections held in memory now
+``collections_resident_bytes``                their estimated memory
+``collections_budget_bytes``                  the memory budget (``memory_budget_mb``)
 ``llm_pass_total{status}``                    LLM pass outcomes (the response's
                                               ``rerank.status``)
 ``querylog_dropped_total``                    query-log records dropped (buffer full,
@@ -224,6 +232,28 @@ class Metrics:
             "Manifests that failed to load (the old generation kept serving), by error code.",
             ("reason",),
         )
+        self.collection_loads = Counter(
+            "collection_loads_total", "Collections loaded from the store (verified)."
+        )
+        self.collection_load_failures = Counter(
+            "collection_load_failures_total",
+            "Collections that failed to load (their requests got 503), by error code.",
+            ("reason",),
+        )
+        self.collection_load_seconds = Histogram(
+            "collection_load_seconds", "Time to read, verify and prepare one collection."
+        )
+        self.collection_evictions = Counter(
+            "collection_evictions_total",
+            "Collections evicted from memory (over the memory budget, or retired by a swap).",
+        )
+        self.collections_loaded = Gauge("collections_loaded", "Collections held in memory.")
+        self.collections_resident_bytes = Gauge(
+            "collections_resident_bytes", "Estimated memory of the collections held."
+        )
+        self.collections_budget_bytes = Gauge(
+            "collections_budget_bytes", "Memory budget for loaded collections."
+        )
         self.llm_pass = Counter(
             "llm_pass_total", "Outcomes of the optional LLM pass, by status.", ("status",)
         )
@@ -241,6 +271,13 @@ class Metrics:
             self.manifest_age,
             self.swaps,
             self.load_failures,
+            self.collection_loads,
+            self.collection_load_failures,
+            self.collection_load_seconds,
+            self.collection_evictions,
+            self.collections_loaded,
+            self.collections_resident_bytes,
+            self.collections_budget_bytes,
             self.llm_pass,
             self.querylog_dropped,
             self.querylog_flushed,

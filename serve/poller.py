@@ -2,9 +2,13 @@
 
 The live :class:`~serve.generation.Generation` is ``app.state.generation``. Contract:
 
-- :func:`load_manifest` loads and verifies a manifest (:func:`serve.generation.load_generation`:
-  checksums, row counts, model identity) while the old generation keeps serving, then
-  swaps it in with one assignment (:func:`swap_generation`). A manifest that fails to load
+- :func:`load_manifest` loads a manifest (:func:`serve.generation.load_generation`: model
+  identity, then the library collection(s) verified: checksums, row counts) while the old
+  generation keeps serving, pre-loads the new versions of the tenant collections loaded
+  now (the warm set, within the memory budget), then swaps it in with one assignment
+  (:func:`swap_generation`) and lets the collection cache drop the snapshots no live
+  manifest names. Unchanged snapshots are reused from the cache (no re-read, no
+  re-verify): :func:`collection_cache` is the one per app. A manifest that fails to load
   is logged (event ``generation_load_failed``), counted
   (``playbooks_generation_load_failures_total{reason}``), recorded on ``app.state``
   (``last_load_error``, ``failed_manifest_id``: ``/readyz`` shows them) and the old
@@ -34,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import PlaybookError, StoreError
 from indexer.store import Store
+from serve.collection_cache import MIB, CollectionCache
 from serve.generation import Generation, load_generation
 from serve.metrics import Metrics
 
@@ -105,6 +110,20 @@ def swap_generation(app: Starlette, generation: Generation | None) -> Generation
     return previous
 
 
+_CACHE_LOCK = threading.Lock()
+
+
+def collection_cache(app: Starlette) -> CollectionCache:
+    """The app's collection cache (created on first use, budget ``memory_budget_mb``)."""
+    state = app.state
+    with _CACHE_LOCK:
+        cache: CollectionCache | None = getattr(state, "collection_cache", None)
+        if cache is None:
+            budget = int(state.settings.memory_budget_mb) * MIB
+            cache = state.collection_cache = CollectionCache(budget, metrics=state.metrics)
+    return cache
+
+
 def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -119,8 +138,9 @@ def load_manifest(app: Starlette, manifest_id: str, *, initial: bool = False) ->
     store: Store = state.store
     metrics: Metrics = state.metrics
     started = time.perf_counter()
+    cache = collection_cache(app)
     try:
-        generation = load_generation(store, manifest_id, state.embedder.identity)
+        generation = load_generation(store, manifest_id, state.embedder.identity, cache)
     except Exception as exc:
         error = (
             exc
@@ -129,8 +149,10 @@ def load_manifest(app: Starlette, manifest_id: str, *, initial: bool = False) ->
         )
         record_load_failure(app, manifest_id, error, exc_info=not isinstance(exc, PlaybookError))
         return False
+    warmed = cache.warm(store, generation.manifest.collections, generation.dimension)
     load_ms = round((time.perf_counter() - started) * 1000, 1)
     previous = swap_generation(app, generation)
+    cache.retain(generation.manifest.collections.values(), generation.dimension)
     state.failed_manifest_id = None
     state.last_load_error = None
     if not initial:
@@ -146,6 +168,8 @@ def load_manifest(app: Starlette, manifest_id: str, *, initial: bool = False) ->
             "previous_manifest_id": previous.manifest_id if previous else None,
             "load_ms": load_ms,
             "collections": generation.row_counts(),
+            "loaded": generation.loaded(),
+            "warmed": warmed,
         },
     )
     return True
@@ -238,11 +262,18 @@ class ManifestPoller:
 
 
 def readiness_details(app: Starlette) -> dict[str, Any]:
-    """What ``/readyz`` adds about the last failed load (empty when none)."""
+    """What ``/readyz`` adds: the collection cache (``collections_loaded``: names in
+    memory, ``memory``: resident MB, budget, loads, evictions...) once one exists, and
+    the last failed load (when there is one)."""
     state = app.state
-    if state.last_load_error is None:
-        return {}
-    return {
-        "failed_manifest_id": state.failed_manifest_id,
-        "last_load_error": state.last_load_error,
-    }
+    details: dict[str, Any] = {}
+    cache: CollectionCache | None = getattr(state, "collection_cache", None)
+    if cache is not None:
+        generation: Generation | None = state.generation
+        if generation is not None:
+            details["collections_loaded"] = generation.loaded()
+        details["memory"] = cache.stats()
+    if state.last_load_error is not None:
+        details["failed_manifest_id"] = state.failed_manifest_id
+        details["last_load_error"] = state.last_load_error
+    return details

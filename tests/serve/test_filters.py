@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from indexer.embed import Embedder
 from indexer.errors import InvalidParameter
-from indexer.model import SEARCHABLE_STATUSES
-from serve.filters import FILTER_KEYS, Filters, parse_filters, select_rows
+from indexer.model import AUTHORS, CLOUD_PROVIDERS, SEARCHABLE_STATUSES
+from indexer.store import Store
+from serve.collection import LoadedCollection, Selection
+from serve.collection_cache import SelectionCache
+from serve.filters import (
+    FILTER_KEYS,
+    Filters,
+    duckdb_row_ids,
+    numpy_row_ids,
+    parse_filters,
+    row_ids,
+    select_rows,
+)
+from serve.generation import load_generation
 from tests.serve._helpers import auth, search
+from tests.serve._tiny_store import TinyStore, open_store
 
 
 def test_no_filters_and_canonical_form() -> None:
@@ -200,3 +219,109 @@ def test_every_filter_key_is_documented_in_openapi(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     documented = doc["components"]["schemas"]["SearchRequest"]["properties"]["filters"]
     assert set(documented["properties"]) == set(FILTER_KEYS)
+
+
+# ----- the numpy fast path and DuckDB agree ------------------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "indexer" / "samples"
+
+
+@pytest.fixture(scope="module")
+def sample_collections(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, tiny_store: TinyStore
+) -> Iterator[list[LoadedCollection]]:
+    """Every collection of the bundled samples (indexed for real) and of the tiny store."""
+    from indexer.blobs import open_blobs
+    from indexer.build import run_index
+
+    root = tmp_path_factory.mktemp("filter-samples")
+    samples = Store(open_blobs(str(root)))
+    run_index(
+        store=samples,
+        library=[open_blobs(str(SAMPLES / "escher-library"))],
+        tenants=[open_blobs(str(SAMPLES / "escher-tenant-data"))],
+        embedder=embedder,
+    )
+    generations = [
+        load_generation(samples, samples.current().manifest_id or "", embedder.identity),
+        load_generation(open_store(tiny_store.root), tiny_store.manifest_id, embedder.identity),
+    ]
+    found = [g.collection(name) for g in generations for name in g.row_counts()]
+    yield [c for c in found if c is not None]
+    for g in generations:
+        g.close()
+
+
+def _values(colls: list[LoadedCollection], column: str, known: tuple[str, ...]) -> list[str]:
+    seen = {v for c in colls for v in c.value_rows[column]}
+    return sorted(seen | set(known) | {"not-there"})
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_the_numpy_path_selects_the_rows_duckdb_selects(
+    sample_collections: list[LoadedCollection], data: st.DataObject
+) -> None:
+    colls = sample_collections
+    pick = data.draw(st.sampled_from(colls), label="collection")
+    filters = Filters(
+        status=tuple(
+            sorted(data.draw(st.sets(st.sampled_from(sorted(SEARCHABLE_STATUSES)), max_size=3)))
+        ),
+        author=tuple(
+            sorted(
+                data.draw(st.sets(st.sampled_from(_values(colls, "author", AUTHORS)), max_size=3))
+            )
+        ),
+        cloud_provider=tuple(
+            sorted(
+                data.draw(
+                    st.sets(
+                        st.sampled_from(_values(colls, "cloud_provider", CLOUD_PROVIDERS)),
+                        max_size=3,
+                    )
+                )
+            )
+        ),
+    )
+    fast = numpy_row_ids(pick, filters)
+    assert fast.dtype == np.int64 and list(fast) == sorted(set(fast.tolist()))
+    assert fast.tolist() == duckdb_row_ids(pick, filters).tolist()
+
+
+def test_the_paths_agree_on_every_sample_collection(
+    sample_collections: list[LoadedCollection],
+) -> None:
+    assert len(sample_collections) >= 4 and sum(c.rows for c in sample_collections) > 20
+    for coll in sample_collections:
+        for f in (
+            Filters(),
+            Filters(status=("active",)),
+            Filters(cloud_provider=("aws", "gcp"), author=("escher_library", "user_custom")),
+        ):
+            assert numpy_row_ids(coll, f).tolist() == duckdb_row_ids(coll, f).tolist()
+        assert row_ids(coll, Filters()).tolist() == sorted(
+            i for i, s in enumerate(coll.statuses) if s in SEARCHABLE_STATUSES
+        )
+
+
+def test_list_and_tag_filters_go_to_duckdb(client: TestClient) -> None:
+    coll = client.app.state.generation.collection("escher_library")  # type: ignore[attr-defined]
+    f = parse_filters({"resource_types": ["rds::instance"], "tags": {"risk_level": "medium"}}, 10)
+    assert f.needs_duckdb and not parse_filters({"author": "escher_library"}, 10).needs_duckdb
+    with pytest.raises(ValueError):
+        numpy_row_ids(coll, f)
+    assert [coll.playbook_ids[i] for i in row_ids(coll, f)] == ["escher-aws-rds-stop"]
+    assert coll.filter_view is not None  # registered lazily, in the one shared connection
+
+
+def test_the_selection_cache_is_bounded_by_bytes() -> None:
+    cache = SelectionCache(max_bytes=10_000, size=1000)
+    selection = Selection(np.arange(100, dtype=np.int64), None)  # 800 bytes (+ overhead)
+    for i in range(50):
+        cache.get_or_compute((("c", i), "{}"), lambda: selection)
+    assert cache.bytes <= 10_000 and 5 <= len(cache) < 50
+    cache.discard(("c", 49))
+    assert all(k[0] != ("c", 49) for k in cache._items)

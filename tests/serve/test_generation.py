@@ -16,7 +16,8 @@ from indexer.errors import ChecksumMismatch, NotFound, StoreError
 from indexer.model import LIBRARY_COLLECTION
 from indexer.store import Manifest, Store
 from serve.app import create_app, swap_generation
-from serve.generation import FILTER_TABLE, load_generation
+from serve.collection_cache import CollectionUnavailable
+from serve.generation import load_generation
 from tests.serve._helpers import make_settings, search
 from tests.serve._tiny_store import (
     LIBRARY,
@@ -46,11 +47,15 @@ def test_loads_every_collection_of_the_manifest(tiny_store: TinyStore, embedder:
             "tenant_alpha_playbooks": 2,
             "tenant_beta_playbooks": 2,
         }
+        assert generation.loaded() == [LIBRARY_COLLECTION]  # tenants load on first use
         library = generation.collection(LIBRARY_COLLECTION)
         assert library is not None and library.index.ntotal == library.rows
-        columns = {c[0] for c in library.con.execute(f"DESCRIBE {FILTER_TABLE}").fetchall()}
+        columns = set(library.filter_table().column_names)
         assert "vector" not in columns and "parameters_json" not in columns
         assert {"status", "tags", "row_id"} <= columns
+        assert "vector" not in library.table.column_names  # one copy: the index's storage
+        assert library.features.vectors.shape == (library.rows, embedder.identity.dimension)
+        assert library.features.vectors[1] == pytest.approx(library.index.reconstruct(1))
         record = library.records([0])[0]
         assert "vector" not in record and record["playbook_id"] == LIBRARY[0].playbook_id
         assert library.newest_visible["escher-aws-rds-stop"] == "1.2.0"
@@ -70,19 +75,38 @@ def test_a_manifest_built_with_another_model_is_refused(
     assert info.value.details["server_model"] == other.to_dict()
 
 
-def test_a_corrupt_snapshot_file_is_refused(
-    tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
-) -> None:
-    root = copy_store(tiny_store, tmp_path)
-    store = open_store(root)
-    ref = store.read_manifest(tiny_store.manifest_id).collections["tenant_beta_playbooks"]
+def corrupt_index_file(root: Path, manifest_id: str, collection: str) -> None:
+    ref = open_store(root).read_manifest(manifest_id).collections[collection]
     index_file = root / ref.path / "index.faiss"
     data = bytearray(index_file.read_bytes())
     data[-1] ^= 0xFF
     index_file.write_bytes(bytes(data))
+
+
+def test_a_corrupt_library_file_is_refused(
+    tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
+) -> None:
+    root = copy_store(tiny_store, tmp_path)
+    corrupt_index_file(root, tiny_store.manifest_id, LIBRARY_COLLECTION)
     with pytest.raises(ChecksumMismatch) as info:
-        load_generation(store, tiny_store.manifest_id, embedder.identity)
+        load_generation(open_store(root), tiny_store.manifest_id, embedder.identity)
     assert "index.faiss" in info.value.message
+
+
+def test_a_corrupt_tenant_file_is_refused_when_the_tenant_is_needed(
+    tiny_store: TinyStore, embedder: Embedder, tmp_path: Path
+) -> None:
+    root = copy_store(tiny_store, tmp_path)
+    corrupt_index_file(root, tiny_store.manifest_id, "tenant_beta_playbooks")
+    generation = load_generation(open_store(root), tiny_store.manifest_id, embedder.identity)
+    try:
+        with pytest.raises(CollectionUnavailable) as info:
+            generation.collection("tenant_beta_playbooks")
+        assert info.value.status == 503 and info.value.code == "checksum_mismatch"
+        assert "index.faiss" in info.value.message
+        assert generation.collection("tenant_alpha_playbooks") is not None
+    finally:
+        generation.close()
 
 
 def test_an_index_with_the_wrong_row_count_is_refused(

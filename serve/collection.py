@@ -1,0 +1,291 @@
+"""One collection snapshot loaded for serving: rows, vectors, index and filter columns.
+
+:func:`load_collection` reads and verifies one snapshot a manifest names (checksums of
+every file via :meth:`indexer.store.Store.load_snapshot`, FAISS row count == Parquet row
+count, FAISS dimension == the manifest's) and returns a :class:`LoadedCollection`, or
+raises :class:`~indexer.errors.StoreError` naming the file.
+
+Memory: the vectors are held once, as the FAISS index's own flat storage; the Arrow table
+kept for responses has no vector column, and ranking features get the index's storage
+as their matrix (:func:`indexer.vectors.vector_matrix`). :attr:`LoadedCollection.resident_bytes`
+estimates what the collection holds, for the memory budget of
+:class:`serve.collection_cache.CollectionCache`. A collection is immutable once loaded;
+:meth:`LoadedCollection.close` only releases its filter table in the shared DuckDB
+connection (:mod:`serve.filter_db`), so a request still holding it keeps working.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import faiss
+import numpy as np
+import pyarrow as pa
+
+from indexer.errors import StoreError
+from indexer.model import SEARCHABLE_STATUSES, version_sort_key
+from indexer.store import SnapshotRef, Store
+from indexer.vectors import vector_matrix
+from serve.features import CollectionFeatures, collection_features
+from serve.filter_db import FILTER_DB
+
+# Columns registered in DuckDB for filtering; the big ones (vector, JSON, text) stay out.
+FILTER_COLUMNS = (
+    "playbook_id",
+    "version",
+    "status",
+    "author",
+    "cloud_provider",
+    "resource_types",
+    "tags",
+)
+# Filters answered from per-value row lists, without DuckDB (serve.filters).
+VALUE_COLUMNS = ("status", "author", "cloud_provider")
+REQUIRED_COLUMNS = (*FILTER_COLUMNS, "execution_count", "success_count", "updated_at", "vector")
+# Python objects per row (lists of ids/versions/statuses, keyword postings, feature
+# tuples) beyond the Arrow and numpy buffers; measured on the bench stores (README,
+# "memory budget"), deliberately on the high side so the budget is not overrun.
+PYTHON_BYTES_PER_ROW = 6_000
+FIXED_BYTES = 64 * 1024
+
+SnapshotKey = tuple[str, str, tuple[tuple[str, str, int], ...], int]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The rows of one collection a filter admits, and a FAISS selector over them."""
+
+    ids: np.ndarray  # int64, ascending
+    selector: Any  # faiss.IDSelector, or None when every row is admitted
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def nbytes(self) -> int:
+        """Estimated memory: the ids, plus the selector's hash set (~5 words per id)."""
+        return int(self.ids.nbytes) * (1 if self.selector is None else 6) + 256
+
+
+def snapshot_key(ref: SnapshotRef, dimension: int) -> SnapshotKey:
+    """A snapshot's identity: equal keys, byte-identical files (same checksums)."""
+    files = tuple(sorted((name, f.sha256, f.bytes) for name, f in ref.files.items()))
+    return (ref.collection, ref.snapshot_id, files, dimension)
+
+
+def planned_bytes(ref: SnapshotRef) -> int:
+    """A guess, before loading, of what :attr:`LoadedCollection.resident_bytes` will be."""
+    return sum(f.bytes for f in ref.files.values()) + PYTHON_BYTES_PER_ROW * ref.rows
+
+
+class _Owner:
+    """Keeps a FAISS index alive for as long as a numpy view of its storage lives."""
+
+    def __init__(self, index: Any, view: np.ndarray) -> None:
+        self.index = index
+        self.__array_interface__ = view.__array_interface__
+
+
+def index_vectors(index: Any) -> np.ndarray:
+    """The index's ``(ntotal, d)`` float32 storage as a read-only array (no copy) that
+    keeps ``index`` alive; a copy for index kinds that do not store flat float32."""
+    try:
+        view = vector_matrix(index)
+    except TypeError:
+        return np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
+    if not view.size:
+        return view
+    vectors = np.asarray(_Owner(index, view))
+    vectors.flags.writeable = False
+    return vectors
+
+
+class LoadedCollection:
+    """One collection snapshot: table (no vectors), index, hot columns, filter row lists."""
+
+    def __init__(
+        self,
+        ref: SnapshotRef,
+        table: pa.Table,
+        index: Any,
+        vectors: np.ndarray,
+        features: CollectionFeatures,
+    ) -> None:
+        self.ref = ref
+        self.name = ref.collection
+        self.key = snapshot_key(ref, index.d)
+        self.table = table
+        self.index = index
+        self.rows = table.num_rows
+        # Read per candidate at query time: plain lists / arrays beat Arrow scalar access.
+        self.playbook_ids: list[str] = table.column("playbook_id").to_pylist()
+        self.versions: list[str] = table.column("version").to_pylist()
+        self.statuses: list[str] = table.column("status").to_pylist()
+        self.authors: list[str] = table.column("author").to_pylist()
+        self.execution_counts = _int_array(table, "execution_count")
+        self.success_counts = _int_array(table, "success_count")
+        self.updated_at = _epoch_array(table, "updated_at")
+        self.newest_visible = _newest_visible(self.playbook_ids, self.versions, self.statuses)
+        # Ranking features (BM25 index, name verbs...): immutable, built once; their
+        # vector matrix is the index's storage.
+        self.features = features
+        # Filter fast path (serve.filters): the searchable rows, and per value of each
+        # scalar / list filter column the rows holding it; ascending int64 each.
+        self.value_rows: dict[str, dict[str, np.ndarray]] = {
+            c: _value_rows(table.column(c).to_pylist()) for c in VALUE_COLUMNS
+        }
+        self.searchable_ids = union_rows(
+            [self.value_rows["status"].get(s) for s in sorted(SEARCHABLE_STATUSES)]
+        )
+        self.filter_view: str | None = None  # its name in the shared DuckDB, once registered
+        self.closed = False
+        self.resident_bytes = self._estimate_bytes(vectors)
+
+    def _estimate_bytes(self, vectors: np.ndarray) -> int:
+        arrays = int(vectors.nbytes) + int(self.table.nbytes)
+        arrays += sum(int(a.nbytes) for v in self.value_rows.values() for a in v.values())
+        arrays += 3 * 8 * self.rows  # counts, timestamps
+        return arrays + PYTHON_BYTES_PER_ROW * self.rows + FIXED_BYTES
+
+    def filter_table(self) -> pa.Table:
+        """The slim table DuckDB filters (``FILTER_COLUMNS`` + ``row_id``); built on use."""
+        return self.table.select(list(FILTER_COLUMNS)).append_column(
+            "row_id", pa.array(np.arange(self.rows, dtype=np.int64))
+        )
+
+    def query_row_ids(self, where: str, params: Sequence[Any]) -> np.ndarray:
+        """Row ids (ascending int64) of ``SELECT ... WHERE <where>`` with bound ``params``
+        over :meth:`filter_table`, evaluated by the process's shared DuckDB connection."""
+        return FILTER_DB.row_ids(self, where, params)
+
+    def selection(self, ids: np.ndarray) -> Selection:
+        selector = None if len(ids) == self.rows else faiss.IDSelectorBatch(ids)
+        return Selection(ids, selector)
+
+    def search(self, query: np.ndarray, k: int, selection: Selection) -> list[tuple[int, float]]:
+        """The ``k`` admitted rows nearest ``query``: ``(row, cosine)``, best first."""
+        k = min(k, len(selection))
+        if k <= 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if selection.selector is None:
+            scores, rows = self.index.search(q, k)
+        else:
+            params = faiss.SearchParameters()
+            params.sel = selection.selector
+            scores, rows = self.index.search(q, k, params=params)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+
+    def records(self, rows: Sequence[int]) -> list[dict[str, Any]]:
+        """Full rows as dicts (every Parquet column but the vector), in the order given."""
+        if not rows:
+            return []
+        return list(self.table.take(pa.array(list(rows), type=pa.int64())).to_pylist())
+
+    def close(self) -> None:
+        """Release the DuckDB filter table; the collection stays readable (a request that
+        still holds it filters through a temporary registration)."""
+        self.closed = True
+        FILTER_DB.unregister(self)
+
+
+def load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCollection:
+    """Read and verify ``ref``; raises :class:`StoreError` (naming the file) on any fault."""
+    data = store.load_snapshot(ref)
+    table = data.table
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise StoreError(
+            f"{ref.path}: metadata.parquet lacks column(s) {', '.join(missing)}",
+            file=ref.path,
+            missing=missing,
+        )
+    try:
+        index = faiss.deserialize_index(np.frombuffer(data.index_bytes, dtype=np.uint8))
+    except RuntimeError as exc:
+        raise StoreError(
+            f"{ref.path}: index.faiss is not a FAISS index ({exc})", file=ref.path
+        ) from None
+    if index.ntotal != table.num_rows:
+        raise StoreError(
+            f"{ref.path}: index.faiss holds {index.ntotal} vectors but metadata.parquet "
+            f"has {table.num_rows} rows",
+            file=ref.path,
+        )
+    if index.d != dimension:
+        raise StoreError(
+            f"{ref.path}: index.faiss is {index.d}-d, the manifest says {dimension}-d",
+            file=ref.path,
+        )
+    # The index holds the vectors; the table kept for responses does not (drop once here).
+    table = table.drop_columns(["vector"])
+    vectors = index_vectors(index)
+    precomputed = getattr(data, "features_bytes", None)  # the snapshot's features file
+    features = _features(table, vectors, precomputed, ref.path)
+    del data
+    return LoadedCollection(ref, table, index, vectors, features)
+
+
+# serve.features gained (vectors, precomputed) in issue 8; until that lands everywhere,
+# build with the older one-argument form and substitute the index's vectors.
+_FEATURES_TAKE_VECTORS = "vectors" in inspect.signature(collection_features).parameters
+
+
+def _features(
+    table: pa.Table, vectors: np.ndarray, precomputed: bytes | None, where: str
+) -> CollectionFeatures:
+    build: Any = collection_features
+    if _FEATURES_TAKE_VECTORS:
+        features: CollectionFeatures = build(table, vectors, precomputed, where=where)
+        return features
+    return replace(build(table), vectors=vectors)
+
+
+def _value_rows(values: list[Any]) -> dict[str, np.ndarray]:
+    """value -> ascending row ids holding it (a list cell counts for each distinct item)."""
+    rows: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        for item in set(v) if isinstance(v, list) else (v,):
+            if item is not None:
+                rows.setdefault(item, []).append(i)
+    return {k: np.array(r, dtype=np.int64) for k, r in rows.items()}
+
+
+def union_rows(parts: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Ascending distinct row ids in any of ``parts`` (each ascending; None = empty)."""
+    present = [p for p in parts if p is not None and len(p)]
+    if not present:
+        return np.zeros(0, dtype=np.int64)
+    if len(present) == 1:
+        return present[0]
+    return np.unique(np.concatenate(present))
+
+
+def _int_array(table: pa.Table, name: str) -> np.ndarray:
+    return np.asarray(table.column(name).fill_null(0).to_numpy(), dtype=np.int64)
+
+
+def _epoch_array(table: pa.Table, name: str) -> np.ndarray:
+    """Seconds since the epoch as float64; NaN where the timestamp is null."""
+    values = table.column(name).to_pylist()
+    return np.array(
+        [v.timestamp() if v is not None else math.nan for v in values], dtype=np.float64
+    )
+
+
+def _newest_visible(ids: list[str], versions: list[str], statuses: list[str]) -> dict[str, str]:
+    """playbook_id -> its highest searchable version (hidden versions are never offered)."""
+    newest: dict[str, str] = {}
+    for pid, version, status in zip(ids, versions, statuses, strict=True):
+        if status not in SEARCHABLE_STATUSES:
+            continue
+        best = newest.get(pid)
+        if best is None or version_sort_key(version) > version_sort_key(best):
+            newest[pid] = version
+    return newest
