@@ -17,12 +17,22 @@ packaged model over ``embed_text``, batched) or seeded random unit vectors
 random at 1m.
 The manifest names the packaged model either way, so the server accepts the store.
 
+Every snapshot carries its ranking features file (:func:`serve.features.features_file_bytes`,
+as ``playbooks index`` writes it), so a server loads collections without tokenising them.
+
 Built stores are cached under ``bench/stores/<size>-<vectors>/`` (gitignored) and reused;
 ``bench_store.json`` (written last) marks a complete build and lists the tenants by size.
 Memory stays bounded at 1M: one collection is generated, embedded and written at a time.
 
+``--add-features`` upgrades a cached store built before features files (or with other
+feature code) without regenerating anything else: each collection lacking a current
+features file gets a *new* snapshot (:meth:`indexer.store.Store.add_features`: Parquet and
+FAISS files hard-linked, ``features.bin`` added), a new manifest names them (its parent is
+the old one) and CURRENT moves to it; old snapshots and manifests stay as they were.
+
     python -m bench.stores --sizes 10k,100k --vectors random
     python -m bench.stores                        # 10k, 100k real; 1m random
+    python -m bench.stores --sizes 1m --add-features   # ~CPU-minutes at 1m: tokenises 1M rows
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -46,9 +57,11 @@ from indexer.blobs import LocalBlobs
 from indexer.embed import DIMENSION, model_identity
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
 from indexer.rows import playbook_row, rows_table
-from indexer.store import Manifest, SnapshotRef, Store
+from indexer.store import FEATURES_FILE, Manifest, SnapshotRef, Store
 from indexer.text import TEXT_VERSION
 from indexer.vectors import INDEX_KIND, index_bytes
+from serve.features import features_file_bytes, fingerprint
+from serve.features_file import read_fingerprint
 
 ROOT = Path(__file__).resolve().parent / "stores"
 INFO_FILE = "bench_store.json"
@@ -205,6 +218,11 @@ def build_store(
     found = load_bench_store(size, vectors)
     if found is not None:
         log(f"reusing {found.path} ({size.total:,} playbooks)")
+        if json.loads((found.path / INFO_FILE).read_text()).get("features") != fingerprint():
+            log(
+                f"  {found.path.name} lacks current features files (collections load by "
+                f"tokenising): python -m bench.stores --sizes {size.name} --add-features"
+            )
         return found
     path = store_path(size, vectors)
     shutil.rmtree(path, ignore_errors=True)  # a half-built store from an interrupted run
@@ -242,6 +260,7 @@ def build_store(
             index_bytes(vecs, DIMENSION),
             description,
             source_fingerprint=f"bench-{size.name}-{vectors}-{seed}-{i}",
+            features_bytes=features_file_bytes(table),
         )
         if i % 100 == 0 or i == len(plan) - 1:
             log(
@@ -268,6 +287,7 @@ def build_store(
                 "playbooks": size.total,
                 "build_seconds": seconds,
                 "manifest_id": manifest.manifest_id,
+                "features": fingerprint(),
                 "tenant_rows": tenant_rows,
             },
             indent=1,
@@ -278,13 +298,79 @@ def build_store(
     return BenchStore(path, size, vectors, tenant_rows, seconds)
 
 
+def add_features(
+    path: Path, log: Callable[[str], None] = print, now: datetime | None = None
+) -> dict[str, Any]:
+    """Give every collection of the store at ``path`` a current features file (see the
+    module docstring); returns what was done (``{"added": n, "kept": n, "seconds": s,
+    "manifest_id": ...}``). A store already up to date gets no new manifest."""
+    store = Store(LocalBlobs(path))
+    pointer = store.current()
+    if pointer.manifest_id is None:
+        raise SystemExit(f"{path}: no CURRENT manifest")
+    manifest = store.read_manifest(pointer.manifest_id)
+    want = fingerprint()
+    refs: dict[str, SnapshotRef] = {}
+    added = 0
+    started = time.perf_counter()
+    for i, (name, ref) in enumerate(sorted(manifest.collections.items())):
+        if FEATURES_FILE in ref.files:
+            data = store.blobs.read(f"{ref.path}/{FEATURES_FILE}")
+            if read_fingerprint(data) == want:
+                refs[name] = ref
+                continue
+        table = store.load_snapshot(ref).table
+        refs[name] = store.add_features(ref, features_file_bytes(table), now=now)
+        added += 1
+        if i % 100 == 0 or i == len(manifest.collections) - 1:
+            log(
+                f"  {path.name}: {i + 1}/{len(manifest.collections)} collections, "
+                f"{time.perf_counter() - started:.0f}s"
+            )
+    seconds = time.perf_counter() - started
+    manifest_id = manifest.manifest_id
+    if added:
+        upgraded = Manifest.create(
+            parent=manifest.manifest_id,
+            created_by={"command": "bench.stores --add-features"},
+            model=manifest.model,
+            collections=refs,
+            report={**manifest.report, "features_added": {"collections": added}},
+            now=now,
+        )
+        store.write_manifest(upgraded)
+        store.swap_current(upgraded.manifest_id, pointer)
+        manifest_id = upgraded.manifest_id
+    info_file = path / INFO_FILE
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        info.update(manifest_id=manifest_id, features=want)
+        if added:
+            info["features_added_seconds"] = round(seconds, 1)
+        info_file.write_text(json.dumps(info, indent=1) + "\n")
+    kept = len(refs) - added
+    log(f"{path}: features added to {added} collections, {kept} kept, {seconds:.0f}s")
+    return {"added": added, "kept": kept, "seconds": seconds, "manifest_id": manifest_id}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", default="10k,100k,1m")
     p.add_argument("--vectors", choices=VECTORS, default="auto")
+    p.add_argument(
+        "--add-features",
+        action="store_true",
+        help="upgrade the cached stores of --sizes/--vectors with features files (see above)",
+    )
     args = p.parse_args(argv)
     for size in parse_sizes(args.sizes):
-        build_store(size, args.vectors)
+        if args.add_features:
+            vectors = resolve_vectors(size, args.vectors)
+            if load_bench_store(size, vectors) is None:
+                raise SystemExit(f"no cached store at {store_path(size, vectors)}; build it first")
+            add_features(store_path(size, vectors))
+        else:
+            build_store(size, args.vectors)
 
 
 if __name__ == "__main__":

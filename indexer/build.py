@@ -40,6 +40,7 @@ from indexer.store import Manifest, ModelIdentity, SnapshotRef, Store
 from indexer.text import TEXT_VERSION
 from indexer.validate import ValidPlaybook, validate_folder
 from indexer.vectors import HNSW_MIN_ROWS, index_bytes, index_kind
+from serve.features import features_file_bytes
 
 RULES_VERSION = "rules-v1"
 FOLD_VERSION = "fold-v1"  # how indexer.events folds events into metadata
@@ -291,6 +292,7 @@ def _build_collection(
         description,
         fingerprint,
         rejected=len(outcome.rejected),
+        features_bytes=features_file_bytes(table),  # computed by the serving code itself
     )
     outcome.snapshot_id = ref.snapshot_id
     return ref, outcome

@@ -4,6 +4,7 @@
 
     <root>/snapshots/<collection>/<snapshot_id>/metadata.parquet   one row per playbook version
     <root>/snapshots/<collection>/<snapshot_id>/index.faiss        row i == parquet row i
+    <root>/snapshots/<collection>/<snapshot_id>/features.bin       ranking features (optional)
     <root>/snapshots/<collection>/<snapshot_id>/snapshot.json      self-description, checksums
     <root>/manifests/<manifest_id>.json                            immutable
     <root>/manifests/CURRENT                                       the one mutable pointer
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -42,6 +44,7 @@ CURRENT_KEY = f"{MANIFESTS}/CURRENT"
 PINS = f"{MANIFESTS}/pins"  # pins/<manifest_id>: marker objects, see indexer.snapshots
 METADATA_FILE = "metadata.parquet"
 INDEX_FILE = "index.faiss"
+FEATURES_FILE = "features.bin"  # serve.features_file; absent in snapshots written before it
 DESCRIPTION_FILE = "snapshot.json"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -280,6 +283,7 @@ class SnapshotData:
     table: pa.Table
     index_bytes: bytes
     description: Mapping[str, Any]
+    features_bytes: bytes | None = None  # FEATURES_FILE, when the snapshot has one
 
 
 class Store:
@@ -302,39 +306,102 @@ class Store:
         source_fingerprint: str,
         rejected: int = 0,
         now: datetime | None = None,
+        features_bytes: bytes | None = None,
     ) -> SnapshotRef:
-        """Write the three files of a new snapshot; ``snapshot.json`` goes last."""
+        """Write the files of a new snapshot (``features.bin`` when ``features_bytes`` is
+        given); ``snapshot.json`` goes last."""
         if not _ID_RE.match(collection):
             raise StoreError(f"invalid collection name {collection!r}")
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd")
-        parquet_bytes = buf.getvalue()
-        files = {
-            METADATA_FILE: FileSum(sha256_hex(parquet_bytes), len(parquet_bytes)),
-            INDEX_FILE: FileSum(sha256_hex(index_bytes), len(index_bytes)),
-        }
+        contents = {METADATA_FILE: buf.getvalue(), INDEX_FILE: index_bytes}
+        if features_bytes is not None:
+            contents[FEATURES_FILE] = features_bytes
+        files = {k: FileSum(sha256_hex(v), len(v)) for k, v in contents.items()}
         ts = now or utc_now()
-        content = sha256_hex((files[METADATA_FILE].sha256 + files[INDEX_FILE].sha256).encode())
-        snapshot_id = f"s-{_stamp(ts)}-{content[:12]}"
-        base = f"{SNAPSHOTS}/{collection}/{snapshot_id}"
-        self.blobs.write(f"{base}/{METADATA_FILE}", parquet_bytes)
-        self.blobs.write(f"{base}/{INDEX_FILE}", index_bytes)
+        base = self._new_snapshot_base(collection, files, ts)
+        for name, data in contents.items():
+            self.blobs.write(f"{base}/{name}", data)
+        return self._describe_snapshot(
+            collection, base, files, table.num_rows, description, source_fingerprint, rejected, ts
+        )
+
+    def add_features(
+        self, ref: SnapshotRef, features_bytes: bytes, now: datetime | None = None
+    ) -> SnapshotRef:
+        """A new snapshot holding ``ref``'s files plus ``features_bytes`` as
+        ``features.bin`` (for stores written before features files). ``ref`` is left as
+        it is; on a local store its Parquet and FAISS files are hard-linked, not copied
+        (elsewhere they are read and written). Verifies ``ref``'s checksums first."""
+        desc = self.read_description(ref)
+        old = {name: self._read_verified(ref, name) for name in (METADATA_FILE, INDEX_FILE)}
+        files = {k: ref.files[k] for k in old}
+        files[FEATURES_FILE] = FileSum(sha256_hex(features_bytes), len(features_bytes))
+        ts = now or utc_now()
+        base = self._new_snapshot_base(ref.collection, files, ts)
+        for name, data in old.items():
+            src = self.blobs.local_path(f"{ref.path}/{name}")
+            dst = self.blobs.local_path(f"{base}/{name}")
+            if src is not None and dst is not None:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.unlink(missing_ok=True)
+                os.link(src, dst)
+            else:
+                self.blobs.write(f"{base}/{name}", data)
+        self.blobs.write(f"{base}/{FEATURES_FILE}", features_bytes)
+        own = {"format", "collection", "snapshot_id", "created_at", "rows"}
+        own |= {"source_fingerprint", "files"}
+        description = {k: v for k, v in desc.items() if k not in own}
+        description["features_added_to"] = ref.snapshot_id
+        return self._describe_snapshot(
+            ref.collection,
+            base,
+            files,
+            ref.rows,
+            description,
+            ref.source_fingerprint,
+            ref.rejected,
+            ts,
+        )
+
+    def _new_snapshot_base(
+        self, collection: str, files: Mapping[str, FileSum], ts: datetime
+    ) -> str:
+        """``snapshots/<collection>/<id>``: the id embeds the time and the files' sums
+        (the features file's only when there is one, so older ids stay as they were)."""
+        sums = files[METADATA_FILE].sha256 + files[INDEX_FILE].sha256
+        if FEATURES_FILE in files:
+            sums += files[FEATURES_FILE].sha256
+        snapshot_id = f"s-{_stamp(ts)}-{sha256_hex(sums.encode())[:12]}"
+        return f"{SNAPSHOTS}/{collection}/{snapshot_id}"
+
+    def _describe_snapshot(
+        self,
+        collection: str,
+        base: str,
+        files: dict[str, FileSum],
+        rows: int,
+        description: Mapping[str, Any],
+        source_fingerprint: str,
+        rejected: int,
+        ts: datetime,
+    ) -> SnapshotRef:
+        """Write ``snapshot.json`` (after the files it checksums) and return the ref."""
+        snapshot_id = base.rsplit("/", 1)[-1]
         desc = {
             "format": FORMAT_VERSION,
             "collection": collection,
             "snapshot_id": snapshot_id,
             "created_at": iso(ts),
-            "rows": table.num_rows,
+            "rows": rows,
             "source_fingerprint": source_fingerprint,
             "files": {k: v.to_dict() for k, v in files.items()},
             **description,
         }
         desc_bytes = (json.dumps(desc, indent=2, default=str) + "\n").encode()
         self.blobs.write(f"{base}/{DESCRIPTION_FILE}", desc_bytes)
-        files[DESCRIPTION_FILE] = FileSum(sha256_hex(desc_bytes), len(desc_bytes))
-        return SnapshotRef(
-            collection, snapshot_id, table.num_rows, files, source_fingerprint, rejected
-        )
+        files = {**files, DESCRIPTION_FILE: FileSum(sha256_hex(desc_bytes), len(desc_bytes))}
+        return SnapshotRef(collection, snapshot_id, rows, files, source_fingerprint, rejected)
 
     def _read_verified(self, ref: SnapshotRef, name: str) -> bytes:
         key = f"{ref.path}/{name}"
@@ -362,12 +429,15 @@ class Store:
         desc_bytes = self._read_verified(ref, DESCRIPTION_FILE)
         parquet_bytes = self._read_verified(ref, METADATA_FILE)
         index_bytes = self._read_verified(ref, INDEX_FILE)
+        features_bytes = (
+            self._read_verified(ref, FEATURES_FILE) if FEATURES_FILE in ref.files else None
+        )
         table = pq.read_table(pa.BufferReader(parquet_bytes))
         if table.num_rows != ref.rows:
             raise StoreError(
                 f"{ref.path}: {table.num_rows} rows, manifest says {ref.rows}", file=ref.path
             )
-        return SnapshotData(ref, table, index_bytes, json.loads(desc_bytes))
+        return SnapshotData(ref, table, index_bytes, json.loads(desc_bytes), features_bytes)
 
     def read_description(self, ref: SnapshotRef) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self._read_verified(ref, DESCRIPTION_FILE))

@@ -25,9 +25,10 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, overload
 
 import numpy as np
 
@@ -258,49 +259,175 @@ class KeywordHits:
     corrections: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class KeywordArrays:
+    """A :class:`KeywordIndex` as plain arrays (what the features file stores).
+
+    Postings are CSR: term ``terms[i]`` occurs in rows ``row_ids[offsets[i]:offsets[i+1]]``
+    (ascending) with BM25 term-frequency weights ``weights[...]`` (IDF is applied per
+    query). ``terms`` keep first-seen order; ``surface`` maps a stem to its most common
+    written form."""
+
+    rows: int
+    terms: Sequence[str]
+    offsets: np.ndarray  # int64, len(terms) + 1
+    row_ids: np.ndarray  # int32, one per posting
+    weights: np.ndarray  # float32, one per posting
+    surface: Mapping[str, str]
+
+
+def keyword_arrays(docs: Sequence[Mapping[str, list[str]]]) -> KeywordArrays:
+    """Tokenise every field of every doc (see the module docstring) into postings."""
+    rows = len(docs)
+    tf: dict[str, dict[int, float]] = defaultdict(dict)
+    lengths = np.zeros(rows, dtype=np.float64)
+    forms: Counter[tuple[str, str]] = Counter()
+    for i, doc in enumerate(docs):
+        counts: dict[str, float] = defaultdict(float)  # weighted term frequency
+        for fieldname, texts in doc.items():
+            weight = FIELD_WEIGHTS.get(fieldname, 0.0)
+            if not weight:
+                continue
+            for text in texts:
+                for t in tokens(text, surface=forms):
+                    counts[t] += weight
+        for t, c in counts.items():
+            tf[t][i] = c
+        lengths[i] = sum(counts.values())
+    avgdl = float(lengths.mean()) if rows else 1.0
+    norm = K1 * (1 - B + B * lengths / max(avgdl, 1e-9))
+    offsets = np.zeros(len(tf) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in tf.values()], out=offsets[1:])
+    nnz = int(offsets[-1])
+    row_ids = np.fromiter((i for d in tf.values() for i in d), dtype=np.int32, count=nnz)
+    f = np.fromiter((c for d in tf.values() for c in d.values()), dtype=np.float64, count=nnz)
+    # the term-frequency part only: IDF is applied per query (see search), so that
+    # several collections searched together share one IDF
+    weights = (f * (K1 + 1) / (f + norm[row_ids])).astype(np.float32)
+    # stem -> its most common written form (to put a corrected word back into a query)
+    surface: dict[str, str] = {}
+    for (stemmed, word), _n in sorted(forms.items(), key=lambda x: (-x[1], x[0])):
+        surface.setdefault(stemmed, word)
+    return KeywordArrays(rows, list(tf), offsets, row_ids, weights, surface)
+
+
+class _Postings(Mapping[str, tuple[np.ndarray, np.ndarray]]):
+    """term -> (row ids, weights): views into :class:`KeywordArrays`, no copies."""
+
+    def __init__(self, term_ids: Mapping[str, int], arrays: KeywordArrays) -> None:
+        self._ids = term_ids
+        self._a = arrays
+
+    def __getitem__(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        i = self._ids[term]
+        lo, hi = int(self._a.offsets[i]), int(self._a.offsets[i + 1])
+        return self._a.row_ids[lo:hi], self._a.weights[lo:hi]
+
+    def __contains__(self, term: object) -> bool:
+        return term in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class _DocTerms(Sequence[frozenset[str]]):
+    """Row -> the set of terms it holds, built on first access per row (the per-row
+    term lists come from one transpose of the postings, made on first use)."""
+
+    def __init__(self, arrays: KeywordArrays) -> None:
+        self._a = arrays
+        self._cache: dict[int, frozenset[str]] = {}
+        self._by_row: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _transpose(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._by_row is None:
+            a = self._a
+            term_of = np.repeat(np.arange(len(a.terms), dtype=np.int32), np.diff(a.offsets))
+            order = np.argsort(a.row_ids, kind="stable")
+            starts = np.zeros(a.rows + 1, dtype=np.int64)
+            np.cumsum(np.bincount(a.row_ids, minlength=a.rows), out=starts[1:])
+            self._by_row = (starts, term_of[order])
+        return self._by_row
+
+    def __len__(self) -> int:
+        return self._a.rows
+
+    @overload
+    def __getitem__(self, row: int) -> frozenset[str]: ...
+
+    @overload
+    def __getitem__(self, row: slice) -> Sequence[frozenset[str]]: ...
+
+    def __getitem__(self, row: int | slice) -> frozenset[str] | Sequence[frozenset[str]]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        row = int(row)
+        if row < 0:
+            row += self._a.rows
+        if not 0 <= row < self._a.rows:
+            raise IndexError(f"row {row} out of range (rows: {self._a.rows})")
+        found = self._cache.get(row)
+        if found is None:
+            starts, term_ids = self._transpose()
+            terms = self._a.terms
+            found = frozenset(terms[t] for t in term_ids[starts[row] : starts[row + 1]].tolist())
+            self._cache[row] = found
+        return found
+
+
 class KeywordIndex:
     """An immutable BM25 index over one collection's rows (row i == Parquet row i)."""
 
     def __init__(self, docs: Sequence[Mapping[str, list[str]]]) -> None:
-        self.rows = len(docs)
-        tf: dict[str, dict[int, float]] = defaultdict(dict)
-        lengths = np.zeros(self.rows, dtype=np.float64)
-        # words per row as written (unstemmed), for typo correction and evidence
-        self.doc_terms: list[frozenset[str]] = []
-        forms: Counter[tuple[str, str]] = Counter()
-        for i, doc in enumerate(docs):
-            counts: dict[str, float] = defaultdict(float)  # weighted term frequency
-            for fieldname, texts in doc.items():
-                weight = FIELD_WEIGHTS.get(fieldname, 0.0)
-                if not weight:
-                    continue
-                for text in texts:
-                    for t in tokens(text, surface=forms):
-                        counts[t] += weight
-            for t, c in counts.items():
-                tf[t][i] = c
-            lengths[i] = sum(counts.values())
-            self.doc_terms.append(frozenset(counts))
-        avgdl = float(lengths.mean()) if self.rows else 1.0
-        norm = K1 * (1 - B + B * lengths / max(avgdl, 1e-9))
-        self.df: dict[str, int] = {t: len(d) for t, d in tf.items()}
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for t, d in tf.items():
-            idx = np.fromiter(d.keys(), dtype=np.int64, count=len(d))
-            f = np.fromiter(d.values(), dtype=np.float64, count=len(d))
-            # the term-frequency part only: IDF is applied per query (see search), so that
-            # several collections searched together share one IDF
-            w = f * (K1 + 1) / (f + norm[idx])
-            self._postings[t] = (idx, w.astype(np.float32))
-        self.vocabulary = frozenset(self._postings)
-        # stem -> its most common written form (to put a corrected word back into a query)
-        self.surface: dict[str, str] = {}
-        for (stemmed, word), _n in sorted(forms.items(), key=lambda x: (-x[1], x[0])):
-            self.surface.setdefault(stemmed, word)
-        self._by_length: dict[int, list[str]] = defaultdict(list)
+        self._adopt(keyword_arrays(docs))
+
+    @classmethod
+    def from_arrays(cls, arrays: KeywordArrays) -> KeywordIndex:
+        """The index whose :attr:`arrays` are ``arrays`` (e.g. read from a features file);
+        equal arrays give an index that answers exactly as the one built from the docs."""
+        index = cls.__new__(cls)
+        index._adopt(arrays)
+        return index
+
+    def _adopt(self, arrays: KeywordArrays) -> None:
+        self.arrays = arrays
+        self.rows = arrays.rows
+        term_ids = {t: i for i, t in enumerate(arrays.terms)}
+        self.df: dict[str, int] = dict(
+            zip(arrays.terms, np.diff(arrays.offsets).tolist(), strict=True)
+        )
+        self._postings: Mapping[str, tuple[np.ndarray, np.ndarray]] = _Postings(term_ids, arrays)
+        self.vocabulary = frozenset(term_ids)
+        self.surface: dict[str, str] = dict(arrays.surface)
+        # words per row (stemmed index terms), for typo correction and evidence
+        self.doc_terms: Sequence[frozenset[str]] = _DocTerms(arrays)
+
+    @cached_property
+    def _by_length(self) -> dict[int, list[str]]:
+        by_length: dict[int, list[str]] = defaultdict(list)
         for t in self.vocabulary:
             if t.isalpha():
-                self._by_length[len(t)].append(t)
+                by_length[len(t)].append(t)
+        return by_length
+
+    def coverage_many(self, rows: np.ndarray, terms: Sequence[str]) -> np.ndarray:
+        """:meth:`coverage` of each of ``rows`` at once (float64, the same values)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        distinct = set(terms)
+        held = np.zeros(len(rows), dtype=np.int64)
+        if not distinct or not len(rows):
+            return held.astype(np.float64)
+        for t in distinct:
+            posting = self._postings.get(t)
+            if posting is None or not len(posting[0]):
+                continue
+            ids = posting[0]
+            pos = np.minimum(np.searchsorted(ids, rows), len(ids) - 1)
+            held += ids[pos] == rows
+        return held / len(distinct)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, Any]]) -> KeywordIndex:
