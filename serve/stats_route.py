@@ -133,7 +133,7 @@ def tenant_stats(
             ),
         )
         if colls:
-            tables = [c.table.drop_columns(["vector"]) for c in colls]
+            tables = [c.table for c in colls]  # loaded tables hold no vectors
             playbooks = pa.concat_tables(tables, promote_options="permissive")
             _register(con, "playbooks", playbooks)
         else:  # unreachable in practice (a manifest always has the library), but typed
