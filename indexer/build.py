@@ -33,6 +33,7 @@ from indexer.events import Event, EventLog, apply_events, events_fingerprint, gr
 from indexer.gates import GatePolicy, enforce_gates
 from indexer.model import LIBRARY_COLLECTION, collection_tenant, version_sort_key
 from indexer.provenance import created_by, library_versions
+from indexer.query_model import QueryModelPlan, ensure_query_model
 from indexer.report import Rejection
 from indexer.reuse import load_previous
 from indexer.rows import playbook_row, rows_table
@@ -312,6 +313,7 @@ def run_index(
     command: str = "playbooks index",
     gates: GatePolicy | None = None,
     hnsw_min_rows: int = HNSW_MIN_ROWS,
+    query_model: QueryModelPlan | None = None,
 ) -> RunReport:
     """Index the sources into ``store`` and move CURRENT; never raises for bad playbooks.
 
@@ -322,6 +324,8 @@ def run_index(
     :class:`~indexer.gates.PromotionRefused` and CURRENT stays where it was.
     A collection built with at least ``hnsw_min_rows`` rows gets an HNSW vector index,
     a smaller one a flat index (:mod:`indexer.vectors`).
+    ``query_model`` says which ONNX query model the manifest records (None: the parent's,
+    when it matches the model; see :func:`indexer.query_model.ensure_query_model`).
     Raises :class:`StoreError` when the store cannot be written or CURRENT cannot be moved
     after ``max_attempts`` compare-and-swap attempts.
     """
@@ -409,6 +413,7 @@ def run_index(
         report.collections.setdefault("(tenants)", CollectionOutcome("(tenants)", "skipped"))
         report.collections["(tenants)"].rejected.extend(stray)
     hit("snapshots-written")
+    query_ref = ensure_query_model(store, model, parent, query_model, say)
 
     def in_run_scope(collection: str) -> bool:
         if collection == LIBRARY_COLLECTION:
@@ -452,7 +457,11 @@ def run_index(
                 report.collections[name] = CollectionOutcome(
                     name, "kept", indexed=ref.rows, snapshot_id=ref.snapshot_id
                 )
-        if parent is not None and dict(parent.collections) == collections:
+        if (
+            parent is not None
+            and dict(parent.collections) == collections
+            and parent.query_model == query_ref
+        ):
             # Nothing to promote: keep CURRENT (no new manifest, no reload for servers).
             report.manifest_id = report.parent = parent.manifest_id
             report.committed, report.unchanged = True, True
@@ -471,6 +480,7 @@ def run_index(
             model=model,
             collections=collections,
             report=summary,
+            query_model=query_ref,
         )
         if gates is not None:
             enforce_gates(gates, store, parent, manifest, report)

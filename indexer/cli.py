@@ -155,6 +155,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from indexer.blobs import open_blobs
     from indexer.build import run_index
     from indexer.embed import Embedder
+    from indexer.query_model import QueryModelPlan
     from indexer.store import Store
 
     settings = _settings(args, ["store", "library", "tenants", "endpoint_url"])
@@ -178,6 +179,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         progress=progress,
         gates=cli_snapshots.gate_policy(args),
         hnsw_min_rows=settings.hnsw_min_rows,
+        query_model=QueryModelPlan.from_settings(settings),
     )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))

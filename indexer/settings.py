@@ -85,6 +85,22 @@ def _optional(value: str) -> str | None:
     return value or None
 
 
+def _one_of(*options: str) -> Callable[[str], str]:
+    def cast(value: str) -> str:
+        v = value.strip().lower()
+        if v not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return v
+
+    return cast
+
+
+def _folder(value: str) -> Path:
+    if not value.strip():
+        raise ValueError("expected a folder, got an empty value")
+    return Path(value).expanduser()
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -131,6 +147,33 @@ SETTINGS: tuple[Setting, ...] = (
         _optional,
     ),
     Setting("embed_batch_size", "64", "Texts per embedding batch when indexing.", _positive_int),
+    Setting(
+        "query_model",
+        "blockwise-int8",
+        "ONNX query model the indexer publishes with each manifest (models/<key>/ in the "
+        "store): blockwise-int8, dynamic-int8, fp32, or none.",
+        _one_of("blockwise-int8", "dynamic-int8", "fp32", "none"),
+    ),
+    Setting(
+        "model_cache_dir",
+        "~/.cache/playbooks",
+        "Local cache of query model exports (indexer) and of query models downloaded "
+        "from an S3 store (server).",
+        _folder,
+    ),
+    Setting(
+        "query_embedder",
+        "auto",
+        "How the server embeds queries: auto (the manifest's ONNX query model when it "
+        "records one, else torch), onnx (refuse manifests without one), torch.",
+        _one_of("auto", "onnx", "torch"),
+    ),
+    Setting(
+        "query_cache_size",
+        "4096",
+        "Query embeddings kept in memory by the ONNX embedder (LRU); 0 disables.",
+        _non_negative_int,
+    ),
     Setting(
         "hnsw_min_rows",
         "50000",

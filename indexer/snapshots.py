@@ -13,7 +13,7 @@ back along CURRENT's history) or a unique prefix of an id.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,14 +27,14 @@ DEFAULT_KEEP_DAYS = 30.0
 # A run writes its snapshots before its manifest; gc must not take them in between.
 DEFAULT_GRACE = timedelta(hours=1)
 _CURRENT_REF = re.compile(r"^(?:CURRENT|current)(?:~(\d+))?$")
-_ID_TIME = re.compile(r"^[ms]-(\d{8}T\d{12}Z)-")
+_ID_TIME = re.compile(r"^[msq]-(\d{8}T\d{12}Z)-")  # manifest, snapshot, query model
 # Per-row columns a diff does not compare: derived (vector), summed up by content_hash
 # (embed_text), or noise (touching a file without changing it moves source_fingerprint).
 _NOT_COMPARED = frozenset({"vector", "embed_text", "collection", "source_fingerprint"})
 
 
 def id_time(any_id: str) -> datetime | None:
-    """The creation time stamped in a manifest or snapshot id, or None if it has none."""
+    """The creation time stamped in a manifest, snapshot or query model id (None: none)."""
     m = _ID_TIME.match(any_id)
     if not m:
         return None
@@ -449,8 +449,11 @@ def rollback(
                 manifest=pointer.manifest_id,
             )
         seen = state
-        model = target.model if collection is None or current is None else current.model
-        if not changed and (current is None or current.model == model):
+        source = target if collection is None or current is None else current
+        model, query_model = source.model, source.query_model  # the query model goes with it
+        if not changed and (
+            current is None or (current.model == model and current.query_model == query_model)
+        ):
             return RollbackResult(
                 target.manifest_id, collection, pointer.manifest_id, None, (), False
             )
@@ -467,6 +470,7 @@ def rollback(
                     "changed": list(changed),
                 }
             },
+            query_model=query_model,
         )
         if dry_run:
             return RollbackResult(
@@ -537,6 +541,9 @@ class GcReport:
     kept_snapshots: int = 0  # named by a remaining manifest
     recent_snapshots: list[str] = field(default_factory=list)  # unnamed, within the grace
     unrecognised: list[str] = field(default_factory=list)  # folders without an id time
+    deleted_models: list[str] = field(default_factory=list)  # models/<key> folders
+    kept_models: int = 0  # named by a remaining manifest
+    recent_models: list[str] = field(default_factory=list)  # unnamed, within the grace
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -548,6 +555,9 @@ class GcReport:
             "kept_snapshots": self.kept_snapshots,
             "recent_snapshots": self.recent_snapshots,
             "unrecognised": self.unrecognised,
+            "deleted_models": self.deleted_models,
+            "kept_models": self.kept_models,
+            "recent_models": self.recent_models,
         }
 
 
@@ -583,7 +593,8 @@ def gc(
     younger than ``keep_days`` days or than ``grace``; every pinned manifest. A snapshot
     folder is deleted only when no manifest left after that step names it (re-listed, so a
     manifest committed meanwhile protects its snapshots) and its id is older than
-    ``grace`` (an index run writes its snapshots before its manifest). Refuses to run
+    ``grace`` (an index run writes its snapshots before its manifest). Query model folders
+    (``models/<key>/``) follow the same rule. Refuses to run
     (StoreError) when CURRENT is missing or unreadable, or any manifest is unreadable.
     A server held on an old manifest by ``--manifest`` must have that manifest pinned.
     """
@@ -648,4 +659,28 @@ def gc(
             else:
                 files = None if dry_run else store.remove_snapshot(collection, sid)
                 report.deleted_snapshots.append(SnapshotGone(collection, sid, files))
+    _gc_query_models(store, remaining.values(), report, now, grace, dry_run)
     return report
+
+
+def _gc_query_models(
+    store: Store,
+    remaining: Iterable[Manifest],
+    report: GcReport,
+    now: datetime,
+    grace: timedelta,
+    dry_run: bool,
+) -> None:
+    named = {m.query_model.key for m in remaining if m.query_model is not None}
+    for key in store.query_model_keys():
+        stamped = id_time(key)
+        if key in named:
+            report.kept_models += 1
+        elif stamped is None or not key.startswith("q-"):
+            report.unrecognised.append(f"models/{key}")
+        elif now - stamped < grace:
+            report.recent_models.append(key)
+        else:
+            if not dry_run:
+                store.remove_query_model(key)
+            report.deleted_models.append(key)

@@ -9,6 +9,7 @@
     <root>/manifests/<manifest_id>.json                            immutable
     <root>/manifests/CURRENT                                       the one mutable pointer
     <root>/manifests/pins/<manifest_id>                            pin marker (gc keeps it)
+    <root>/models/<key>/query_model.json, model.*.onnx, tokenizer  ONNX query model (immutable)
 
 Nothing else reads or writes these files. Snapshots and manifests are written once and
 never modified; ``snapshot.json`` is written after the files it checksums, the manifest
@@ -16,6 +17,12 @@ after every snapshot it names, and CURRENT moves last, by compare-and-swap
 (:meth:`Store.swap_current`). A reader that follows CURRENT therefore never sees a
 half-written state, and :meth:`Store.load_snapshot` verifies every checksum it reads.
 Manifest and snapshot ids embed a hash of their content, so they are tamper-evident.
+
+A manifest may name an ONNX query model (:class:`QueryModelRef`): a folder under
+``models/`` written like a snapshot (every file checksummed in the manifest,
+``query_model.json`` last, never overwritten) before the manifest that names it. Its key
+starts with the upload time (``q-<time>-``) so garbage collection can tell a model an
+index run has just uploaded from an abandoned one; the rest is its content key.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -42,6 +50,8 @@ SNAPSHOTS = "snapshots"
 MANIFESTS = "manifests"
 CURRENT_KEY = f"{MANIFESTS}/CURRENT"
 PINS = f"{MANIFESTS}/pins"  # pins/<manifest_id>: marker objects, see indexer.snapshots
+MODELS = "models"
+QUERY_MODEL_INFO = "query_model.json"  # written last in a models/<key>/ folder
 METADATA_FILE = "metadata.parquet"
 INDEX_FILE = "index.faiss"
 FEATURES_FILE = "features.bin"  # serve.features_file; absent in snapshots written before it
@@ -190,6 +200,69 @@ class SnapshotRef:
         )
 
 
+def query_model_key(content_key: str, now: datetime | None = None) -> str:
+    """The folder name of a query model uploaded now: ``q-<time>-<content_key>``."""
+    key = f"q-{_stamp(now or utc_now())}-{content_key}"
+    if not _ID_RE.match(key):
+        raise StoreError(f"invalid query model key {key!r}")
+    return key
+
+
+def content_key_of(key: str) -> str:
+    """``q-<time>-<content>`` -> ``<content>`` (what two uploads of one export share)."""
+    return key.split("-", 2)[2] if key.startswith("q-") and key.count("-") >= 2 else key
+
+
+@dataclass(frozen=True)
+class QueryModelRef:
+    """A manifest's entry for its ONNX query model: the folder ``models/<key>/``.
+
+    ``files`` holds every file of the folder (``query_model.json`` included) with its
+    checksum; ``source`` is the model it was exported from (equal to the manifest's
+    ``model``); ``onnx_file`` names the ONNX graph among ``files``.
+    """
+
+    key: str
+    scheme: str
+    onnx_file: str
+    source: ModelIdentity
+    files: Mapping[str, FileSum]
+
+    @property
+    def path(self) -> str:
+        return f"{MODELS}/{self.key}"
+
+    @property
+    def onnx_sha256(self) -> str:
+        return self.files[self.onnx_file].sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "path": self.path,
+            "scheme": self.scheme,
+            "onnx_file": self.onnx_file,
+            "onnx_sha256": self.onnx_sha256,
+            "source": self.source.to_dict(),
+            "files": {k: v.to_dict() for k, v in sorted(self.files.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QueryModelRef:
+        ref = cls(
+            key=str(d["key"]),
+            scheme=str(d["scheme"]),
+            onnx_file=str(d["onnx_file"]),
+            source=ModelIdentity.from_dict(d["source"]),
+            files={k: FileSum(str(v["sha256"]), int(v["bytes"])) for k, v in d["files"].items()},
+        )
+        if not _ID_RE.match(ref.key) or not all(_ID_RE.match(n) for n in ref.files):
+            raise ValueError(f"query_model: invalid key or file name in {ref.key!r}")
+        if ref.onnx_file not in ref.files or QUERY_MODEL_INFO not in ref.files:
+            raise ValueError(f"query_model.files must list {ref.onnx_file} and {QUERY_MODEL_INFO}")
+        return ref
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Immutable: which snapshot each collection uses, and how it was built."""
@@ -201,9 +274,10 @@ class Manifest:
     model: ModelIdentity
     collections: Mapping[str, SnapshotRef]
     report: Mapping[str, Any] = field(default_factory=dict)
+    query_model: QueryModelRef | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": FORMAT_VERSION,
             "parent": self.parent,
             "created_at": self.created_at,
@@ -212,6 +286,10 @@ class Manifest:
             "collections": {k: v.to_dict() for k, v in sorted(self.collections.items())},
             "report": dict(self.report),
         }
+        # Only when present: manifests written before query models keep their ids.
+        if self.query_model is not None:
+            body["query_model"] = self.query_model.to_dict()
+        return body
 
     def to_json(self) -> bytes:
         doc = {"manifest_id": self.manifest_id, **self.body()}
@@ -227,9 +305,12 @@ class Manifest:
         collections: Mapping[str, SnapshotRef],
         report: Mapping[str, Any] | None = None,
         now: datetime | None = None,
+        query_model: QueryModelRef | None = None,
     ) -> Manifest:
         ts = now or utc_now()
-        draft = cls("", parent, iso(ts), created_by, model, dict(collections), report or {})
+        draft = cls(
+            "", parent, iso(ts), created_by, model, dict(collections), report or {}, query_model
+        )
         digest = sha256_hex(json.dumps(draft.body(), sort_keys=True).encode())[:12]
         return cls(
             f"m-{_stamp(ts)}-{digest}",
@@ -239,6 +320,7 @@ class Manifest:
             model,
             dict(collections),
             report or {},
+            query_model,
         )
 
     @classmethod
@@ -256,8 +338,13 @@ class Manifest:
                     for name, ref in doc["collections"].items()
                 },
                 report=doc.get("report", {}),
+                query_model=(
+                    QueryModelRef.from_dict(doc["query_model"])
+                    if doc.get("query_model") is not None
+                    else None
+                ),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StoreError(f"{where}: not a valid manifest ({exc!r})", file=where) from None
         digest = sha256_hex(json.dumps(m.body(), sort_keys=True).encode())[:12]
         if not m.manifest_id.endswith(f"-{digest}"):
@@ -611,3 +698,119 @@ class Store:
         if folder is not None and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
         return n
+
+    # ----- query models (written by indexer.query_model, read by serve.query_models) ------
+    def query_model_keys(self) -> list[str]:
+        """The folders under ``models/`` (complete or not)."""
+        return self.blobs.list_dirs(MODELS)
+
+    def read_query_model(self, key: str) -> dict[str, bytes]:
+        """Every file of ``models/<key>/`` by name, unverified ({} when there is none)."""
+        if not _ID_RE.match(key):
+            raise StoreError(f"invalid query model key {key!r}")
+        out = {}
+        for info in self.blobs.list(f"{MODELS}/{key}"):
+            name = info.key.rsplit("/", 1)[-1]
+            if info.key == f"{MODELS}/{key}/{name}":
+                out[name] = self.blobs.read(info.key)
+        return out
+
+    def write_query_model(self, key: str, files: Mapping[str, bytes]) -> dict[str, FileSum]:
+        """Write a query model folder, ``query_model.json`` last; returns each file's sum.
+
+        Never overwrites: an object already there with the same bytes is kept (a rerun
+        after a crash), one with other bytes is refused (StoreError naming it).
+        """
+        if not _ID_RE.match(key) or QUERY_MODEL_INFO not in files:
+            raise StoreError(f"invalid query model {key!r}: needs a key and {QUERY_MODEL_INFO}")
+        sums: dict[str, FileSum] = {}
+        for name in sorted(files, key=lambda n: n == QUERY_MODEL_INFO):  # the info file last
+            if not _ID_RE.match(name):
+                raise StoreError(f"invalid file name {name!r} in query model {key}")
+            data = files[name]
+            path = f"{MODELS}/{key}/{name}"
+            if self.blobs.tag(path) is not None:
+                if self.blobs.read(path) != data:
+                    raise StoreError(
+                        f"{self.blobs.uri_for(path)} exists with other content; query "
+                        "models are never overwritten",
+                        file=self.blobs.uri_for(path),
+                    )
+            else:
+                self.blobs.write(path, data)
+            sums[name] = FileSum(sha256_hex(data), len(data))
+        return sums
+
+    def has_query_model(self, ref: QueryModelRef) -> bool:
+        """Every file ``ref`` names is present with the right size (a cheap listing)."""
+        sizes = {i.key.rsplit("/", 1)[-1]: i.size for i in self.blobs.list(ref.path)}
+        return all(sizes.get(n) == s.bytes for n, s in ref.files.items())
+
+    def fetch_query_model(self, ref: QueryModelRef, cache_dir: Path) -> Path:
+        """A local folder holding ``ref``'s files, each verified against the manifest.
+
+        A local store is read in place; an S3 one is downloaded to ``cache_dir/<key>/``
+        (files already there and intact are not fetched again). Raises StoreError for a
+        missing file, :class:`ChecksumMismatch` for an altered one, both naming the file.
+        """
+        in_place = self.blobs.local_path(ref.path)
+        if in_place is not None:
+            for name, expected in ref.files.items():
+                path = in_place / name
+                if not path.is_file():
+                    raise StoreError(
+                        f"{path} is missing (named by query model {ref.key})", file=str(path)
+                    )
+                _check_sum(str(path), _file_sum(path), expected)
+            return in_place
+        dest = cache_dir / ref.key
+        dest.mkdir(parents=True, exist_ok=True)
+        for name, expected in ref.files.items():
+            path = dest / name
+            if path.is_file() and _file_sum(path) == expected:
+                continue
+            key = f"{ref.path}/{name}"
+            try:
+                data = self.blobs.read(key)
+            except BlobNotFound:
+                raise StoreError(
+                    f"{self.blobs.uri_for(key)} is missing (named by query model {ref.key})",
+                    file=self.blobs.uri_for(key),
+                ) from None
+            _check_sum(self.blobs.uri_for(key), FileSum(sha256_hex(data), len(data)), expected)
+            tmp = dest / f".{name}.part"
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return dest
+
+    def remove_query_model(self, key: str) -> int:
+        """Delete every file of ``models/<key>/`` (and, locally, the folder)."""
+        if not _ID_RE.match(key):
+            raise StoreError(f"invalid query model key {key!r}")
+        n = 0
+        for info in list(self.blobs.list(f"{MODELS}/{key}")):
+            self.blobs.delete(info.key)
+            n += 1
+        folder = self.blobs.local_path(f"{MODELS}/{key}")
+        if folder is not None and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+        return n
+
+
+def _file_sum(path: Path) -> FileSum:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return FileSum(h.hexdigest(), size)
+
+
+def _check_sum(where: str, actual: FileSum, expected: FileSum) -> None:
+    if actual != expected:
+        raise ChecksumMismatch(
+            f"{where}: sha256 {actual.sha256[:12]}… ({actual.bytes} bytes), "
+            f"manifest expects {expected.sha256[:12]}… ({expected.bytes} bytes)",
+            file=where,
+        )

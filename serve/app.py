@@ -1,7 +1,9 @@
 """The HTTP application: routes, start-up, and the one reference to the live generation.
 
-``create_app(settings)`` builds a Starlette app; on start-up (lifespan) it warms the
-embedder and loads the manifest named by ``settings.manifest`` or by the store's CURRENT.
+``create_app(settings)`` builds a Starlette app; on start-up (lifespan) it loads the
+manifest named by ``settings.manifest`` or by the store's CURRENT, with the query embedder
+that manifest calls for (:mod:`serve.query_models`: its ONNX query model, or torch, which
+is then loaded; a server answering with ONNX never imports torch).
 If that fails (an empty store, a bad checksum, another model) the server still starts:
 ``/healthz`` answers 200, ``/readyz`` and searches 503 with the load error, and the log
 says why. The live :class:`~serve.generation.Generation` is one attribute,
@@ -44,7 +46,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from indexer.blobs import open_blobs
-from indexer.embed import Embedder
 from indexer.errors import NotReady, PlaybookError, StoreError
 from indexer.settings import Settings
 from indexer.store import Store
@@ -63,6 +64,7 @@ from serve.poller import (
     readiness_details,
     swap_generation,
 )
+from serve.query_models import LazyTorchEmbedder, QueryModels
 from serve.querylog import QueryLog, search_record
 from serve.request import SearchRequest, parse_search_request, read_json_body
 from serve.rerank_step import apply_llm_pass, extract_llm_intent, mark_intent, remaining_budget
@@ -110,9 +112,6 @@ def _start(app: Starlette) -> None:
             "no API keys configured (PLAYBOOKS_API_KEYS / PLAYBOOKS_API_KEYS_FILE): "
             "every search will be refused with 401"
         )
-    warm = getattr(app.state.embedder, "warm", None)
-    if callable(warm):
-        warm()
     load_current(app)
     if app.state.querylog is not None:
         app.state.querylog.start()
@@ -184,8 +183,9 @@ async def search(request: Request) -> JSONResponse:
             if generation is None:
                 raise _not_ready(request.app)
             context["manifest_id"] = generation.manifest_id
+            embedder = generation.query_embedder or state.embedder
             result = await run_in_threadpool(
-                run_search, generation, state.embedder, query, tenant, llm_intent=llm_intent
+                run_search, generation, embedder, query, tenant, llm_intent=llm_intent
             )
             manifest_id = generation.manifest_id
         mark_intent(result, intent_outcome)
@@ -256,13 +256,24 @@ async def readyz(request: Request) -> JSONResponse:
             "status": "ready",
             "manifest_id": generation.manifest_id,
             "collections": generation.row_counts(),
+            "query_embedder": _query_embedder(request.app, generation),
             **readiness_details(request.app),
         }
     )
 
 
+def _query_embedder(app: Starlette, generation: Generation) -> dict[str, Any]:
+    embedder = generation.query_embedder or app.state.embedder
+    models: QueryModels = app.state.query_models
+    return models.describe(embedder, generation.manifest_id)
+
+
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+    state = request.app.state
+    generation: Generation | None = state.generation
+    live = (generation.query_embedder or state.embedder) if generation is not None else None
+    body = state.metrics.render() + state.query_models.render_metrics(live)
+    return Response(body, media_type=CONTENT_TYPE)
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -289,7 +300,8 @@ def _served_manifest(app: Starlette) -> tuple[str, str] | None:
 def create_app(
     settings: Settings, *, embedder: Any = None, store: Store | None = None
 ) -> Starlette:
-    """The app for ``settings``; ``embedder``/``store`` default to the configured ones."""
+    """The app for ``settings``; ``embedder`` (the torch side: indexing, and searches of
+    manifests without an ONNX query model) and ``store`` default to the configured ones."""
     holder: dict[str, Starlette] = {}
     app_metrics = Metrics(lambda: _served_manifest(holder["app"]))
     app = Starlette(
@@ -302,8 +314,16 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = app_metrics
     app.state.api_keys = ApiKeys(settings.api_key_map())
-    app.state.embedder = embedder if embedder is not None else Embedder(settings.model_path)
+    # Torch loads only if a manifest is served with it (serve.query_models).
+    app.state.embedder = (
+        embedder
+        if embedder is not None
+        else LazyTorchEmbedder(settings.model_path, settings.embed_batch_size)
+    )
     app.state.store = store or Store(open_blobs(settings.store, settings.endpoint_url))
+    app.state.query_models = QueryModels.from_settings(
+        settings, app.state.store, app.state.embedder
+    )
     app.state.generation = None
     app.state.load_error = None
     app.state.failed_manifest_id = None

@@ -15,13 +15,13 @@ import time
 from typing import Any
 
 from indexer.blobs import open_blobs
-from indexer.embed import Embedder
 from indexer.errors import NotReady
 from indexer.model import is_valid_tenant
 from indexer.settings import Settings
 from indexer.store import Store
 from serve.generation import Generation, load_generation
 from serve.llm import LLMPass, PassOutcome
+from serve.query_models import LazyTorchEmbedder, QueryModels
 from serve.request import SearchRequest, parse_search_request
 from serve.rerank_step import (
     apply_llm_pass,
@@ -39,12 +39,21 @@ LIBRARY_ONLY = "-library-only"
 
 
 class LocalSearcher:
-    """A loaded generation plus an embedder, answering request bodies as the server does."""
+    """A loaded generation plus an embedder, answering request bodies as the server does.
+
+    ``embedder`` is the torch side (default: the configured model, loaded only if needed);
+    ``self.embedder`` is the one the manifest is searched with, chosen as the server
+    chooses (:mod:`serve.query_models`: its ONNX query model under ``auto``)."""
 
     def __init__(self, settings: Settings, embedder: Any = None) -> None:
         self.settings = settings
         self.store = Store(open_blobs(settings.store, settings.endpoint_url))
-        self.embedder = embedder if embedder is not None else Embedder(settings.model_path)
+        torch = (
+            embedder
+            if embedder is not None
+            else LazyTorchEmbedder(settings.model_path, settings.embed_batch_size)
+        )
+        self.query_models = QueryModels.from_settings(settings, self.store, torch)
         manifest_id = settings.manifest or self.store.current().manifest_id
         if manifest_id is None:
             raise NotReady(
@@ -52,9 +61,11 @@ class LocalSearcher:
                 "`playbooks index` first",
                 store=self.store.uri,
             )
+        self.embedder = self.query_models.for_manifest(self.store.read_manifest(manifest_id))
         self.generation: Generation = load_generation(
             self.store, manifest_id, self.embedder.identity
         )
+        self.generation.query_embedder = self.embedder
         self.llm: LLMPass | None = LLMPass.from_settings(settings)
         self._loop: asyncio.Runner | None = None
 

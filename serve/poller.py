@@ -41,6 +41,7 @@ from indexer.store import Store
 from serve.collection_cache import MIB, CollectionCache
 from serve.generation import Generation, load_generation
 from serve.metrics import Metrics
+from serve.query_models import query_embedder_for
 
 log = logging.getLogger("serve.generation")
 
@@ -140,7 +141,9 @@ def load_manifest(app: Starlette, manifest_id: str, *, initial: bool = False) ->
     started = time.perf_counter()
     cache = collection_cache(app)
     try:
-        generation = load_generation(store, manifest_id, state.embedder.identity, cache)
+        embedder = query_embedder_for(state, manifest_id)  # the manifest's model, or torch
+        generation = load_generation(store, manifest_id, embedder.identity, cache)
+        generation.query_embedder = embedder
     except Exception as exc:
         error = (
             exc

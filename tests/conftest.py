@@ -41,6 +41,9 @@ REAL_AWS_VARS = (
     "AWS_ENDPOINT_URL_S3",
     "AWS_REGION",
 )
+# Index runs (the CLI reads the environment) publish no ONNX query model unless a test
+# asks for one: the export takes seconds (tests/indexer/test_query_model.py does it once).
+os.environ.setdefault("PLAYBOOKS_QUERY_MODEL", "none")
 
 
 @pytest.fixture
@@ -155,3 +158,10 @@ def embedder() -> Embedder:
     e = Embedder()
     e.warm()
     return e
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``model_cache_dir`` for the whole session: index runs that publish an ONNX query
+    model (``blockwise-int8``) export it into this folder once, then reuse it."""
+    return tmp_path_factory.mktemp("model-cache")

@@ -30,6 +30,12 @@ def test_readyz_names_the_manifest_and_row_counts(
     response = client.get("/readyz")
     assert response.status_code == 200
     body = response.json()
+    # A manifest without an ONNX query model is searched with torch (serve.query_models).
+    assert body.pop("query_embedder") == {
+        "kind": "torch",
+        "model": "sentence-transformers/all-MiniLM-L6-v2",
+        "mode": "auto",
+    }
     # Lazy tenants: the library is always in memory, tenants once searched (session client).
     assert "escher_library" in body.pop("collections_loaded")
     memory = body.pop("memory")
