@@ -16,10 +16,9 @@ connection (:mod:`serve.filter_db`), so a request still holding it keeps working
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import faiss
@@ -32,6 +31,7 @@ from indexer.store import SnapshotRef, Store
 from indexer.vectors import vector_matrix
 from serve.features import CollectionFeatures, collection_features
 from serve.filter_db import FILTER_DB
+from serve.ranking import RankColumns, build_rank_columns
 
 # Columns registered in DuckDB for filtering; the big ones (vector, JSON, text) stay out.
 FILTER_COLUMNS = (
@@ -143,6 +143,8 @@ class LoadedCollection:
         )
         self.filter_view: str | None = None  # its name in the shared DuckDB, once registered
         self.closed = False
+        # What the score stage reads per row as arrays (serve.ranking).
+        self.rank_columns: RankColumns = build_rank_columns(self)
         self.resident_bytes = self._estimate_bytes(vectors)
 
     def _estimate_bytes(self, vectors: np.ndarray) -> int:
@@ -225,24 +227,9 @@ def load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCol
     table = table.drop_columns(["vector"])
     vectors = index_vectors(index)
     precomputed = getattr(data, "features_bytes", None)  # the snapshot's features file
-    features = _features(table, vectors, precomputed, ref.path)
+    features = collection_features(table, vectors, precomputed, where=ref.path)
     del data
     return LoadedCollection(ref, table, index, vectors, features)
-
-
-# serve.features gained (vectors, precomputed) in issue 8; until that lands everywhere,
-# build with the older one-argument form and substitute the index's vectors.
-_FEATURES_TAKE_VECTORS = "vectors" in inspect.signature(collection_features).parameters
-
-
-def _features(
-    table: pa.Table, vectors: np.ndarray, precomputed: bytes | None, where: str
-) -> CollectionFeatures:
-    build: Any = collection_features
-    if _FEATURES_TAKE_VECTORS:
-        features: CollectionFeatures = build(table, vectors, precomputed, where=where)
-        return features
-    return replace(build(table), vectors=vectors)
 
 
 def _value_rows(values: list[Any]) -> dict[str, np.ndarray]:

@@ -5,9 +5,8 @@ reference the tests compare against). A search considers ~100-200 candidates but
 ``limit`` playbooks, so here every per-candidate quantity is a numpy array:
 
 - the prior's row-constant part (status, author, success, usage) is computed once per
-  collection (:func:`rank_columns`, cached on the collection), recency per query;
-- intent adjustments come from per-collection inverted lists (name verb, provider,
-  resource type -> rows), built with the row constants;
+  collection when it loads (:func:`build_rank_columns`), recency per query;
+- intent adjustments come from :func:`serve.evidence.adjustment_parts`;
 - the order is one ``np.lexsort`` on (-score, collection, playbook_id, version), with the
   spec's within-playbook version precedence applied to the few playbooks holding several
   candidates;
@@ -22,13 +21,13 @@ objects, scored by :func:`serve.scoring.score` so ``explain`` shows the same bre
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from serve.evidence import row_adjustments
 from serve.scoring import (
     AUTHOR_VALUES,
     AUTHOR_WEIGHT,
@@ -48,11 +47,9 @@ from serve.scoring import (
 )
 
 if TYPE_CHECKING:
-    from serve.generation import LoadedCollection
-    from serve.intent import Intent
+    from serve.collection import LoadedCollection
 
 _DAY = 86400.0
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -63,19 +60,6 @@ class RankColumns:
     pid_codes: np.ndarray  # int64, order-preserving codes of playbook_id
     version_codes: np.ndarray  # int64, order-preserving codes of the version string
     trusted: np.ndarray  # bool: status active/approved
-    name_codes: np.ndarray  # int64: equal normalised names <=> equal codes
-    verb_rows: Mapping[str, np.ndarray]  # name verb -> ascending rows whose name has it
-    provider_rows: Mapping[str, np.ndarray]  # cloud provider -> ascending rows
-    resource_type_rows: Mapping[str, np.ndarray]  # resource type -> ascending rows
-
-
-def _inverted(sets: Sequence[frozenset[str]]) -> dict[str, np.ndarray]:
-    """value -> ascending rows holding it, from one set of values per row."""
-    lists: dict[str, list[int]] = {}
-    for row, values in enumerate(sets):
-        for v in values:
-            lists.setdefault(v, []).append(row)
-    return {v: np.asarray(rows, dtype=np.int64) for v, rows in lists.items()}
 
 
 def _codes(values: Sequence[str]) -> np.ndarray:
@@ -111,78 +95,7 @@ def build_rank_columns(coll: LoadedCollection) -> RankColumns:
         trusted=np.fromiter(
             (s in TRUSTED_STATUSES for s in coll.statuses), dtype=bool, count=coll.rows
         ),
-        name_codes=_codes(coll.features.normalised_names),
-        verb_rows=_inverted(coll.features.verbs),
-        provider_rows=_inverted(coll.features.providers),
-        resource_type_rows=_inverted(coll.features.resource_types),
     )
-
-
-def rank_columns(coll: LoadedCollection) -> RankColumns:
-    """``coll``'s :class:`RankColumns`, built on first use and kept with the collection."""
-    found: RankColumns | None = getattr(coll, "rank_columns_cache", None)
-    if found is None:
-        with _LOCK:
-            found = getattr(coll, "rank_columns_cache", None)
-            if found is None:
-                found = build_rank_columns(coll)
-                coll.rank_columns_cache = found  # type: ignore[attr-defined]
-    return found
-
-
-def member(rows: np.ndarray, sorted_ids: np.ndarray | None) -> np.ndarray:
-    """For each of ``rows``, whether it is in ``sorted_ids`` (ascending)."""
-    if sorted_ids is None or not len(sorted_ids) or not len(rows):
-        return np.zeros(len(rows), dtype=bool)
-    pos = np.searchsorted(sorted_ids, rows)
-    pos[pos >= len(sorted_ids)] = len(sorted_ids) - 1
-    return np.asarray(sorted_ids[pos] == rows)
-
-
-def _any_member(rows: np.ndarray, lists: Mapping[str, np.ndarray], keys: Any) -> np.ndarray:
-    hit = np.zeros(len(rows), dtype=bool)
-    for key in keys:
-        hit |= member(rows, lists.get(key))
-    return hit
-
-
-def adjustment_totals(
-    coll: LoadedCollection,
-    rows: np.ndarray,
-    intent: Intent,
-    action_boost: float,
-    family: frozenset[str],
-    family_share: float,
-    opposite_penalty: float,
-    provider_penalty: float,
-    resource_boost: float,
-) -> np.ndarray:
-    """The sum of :func:`serve.search.intent_adjustments` for each of ``rows`` (same
-    terms, same order of addition)."""
-    f = rank_columns(coll)
-    total = np.zeros(len(rows), dtype=np.float64)
-    if intent.action_confident and intent.action:
-        has_action = member(rows, f.verb_rows.get(intent.action))
-        has_family = _any_member(rows, f.verb_rows, family)
-        has_opposite = _any_member(rows, f.verb_rows, intent.opposites)
-        total += np.where(
-            has_action,
-            action_boost,
-            np.where(
-                has_family & ~has_opposite,
-                action_boost * family_share,
-                np.where(has_opposite, -opposite_penalty, 0.0),
-            ),
-        )
-    if intent.providers:
-        has_any = _any_member(rows, f.provider_rows, f.provider_rows.keys())
-        has_named = _any_member(rows, f.provider_rows, intent.providers)
-        total += np.where(has_any & ~has_named, -provider_penalty, 0.0)
-    if intent.resource_types:
-        total += np.where(
-            _any_member(rows, f.resource_type_rows, intent.resource_types), resource_boost, 0.0
-        )
-    return total
 
 
 @dataclass
@@ -197,6 +110,7 @@ class Pool:
     keyword: np.ndarray  # float64 normalised BM25
     coverage: np.ndarray  # float64 share of query terms held
     adjust: np.ndarray  # float64 sum of intent adjustments
+    parts: Mapping[str, np.ndarray] = field(default_factory=dict)  # serve.evidence parts
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -211,7 +125,7 @@ def scores(pool: Pool, now: float) -> np.ndarray:
         if not mine.any():
             continue
         rows = pool.rows[mine]
-        prior[mine] = rank_columns(coll).static_prior[rows]
+        prior[mine] = coll.rank_columns.static_prior[rows]
         updated[mine] = coll.updated_at[rows]
     known = ~np.isnan(updated)
     age_days = np.maximum(now - np.where(known, updated, now), 0.0) / _DAY
@@ -227,7 +141,7 @@ def playbook_groups(pool: Pool) -> np.ndarray:
     for i, coll in enumerate(pool.collections):
         mine = pool.coll == i
         if mine.any():
-            pid[mine] = rank_columns(coll).pid_codes[pool.rows[mine]]
+            pid[mine] = coll.rank_columns.pid_codes[pool.rows[mine]]
     return np.asarray(pool.coll * (int(pid.max(initial=0)) + 1) + pid, dtype=np.int64)
 
 
@@ -246,7 +160,7 @@ def order(pool: Pool, total: np.ndarray, group: np.ndarray) -> tuple[np.ndarray,
     for i, coll in enumerate(pool.collections):
         mine = pool.coll == i
         if mine.any():
-            cols = rank_columns(coll)
+            cols = coll.rank_columns
             rows = pool.rows[mine]
             pid[mine] = cols.pid_codes[rows]
             version[mine] = cols.version_codes[rows]
@@ -324,7 +238,7 @@ def _duplicate_of(pool: Pool, m: int, heads: Sequence[int], near: float) -> int 
     c = int(pool.coll[m])
     coll = pool.collections[c]
     f = coll.features
-    codes = rank_columns(coll).name_codes
+    codes = coll.features.name_codes
     row = int(pool.rows[m])
     for i, h in enumerate(heads):
         if int(pool.coll[h]) != c:
@@ -347,7 +261,7 @@ def _duplicate_heads(pool: Pool, rest: np.ndarray, heads: Sequence[int], near: f
         if not len(mine) or not len(same):
             continue
         f = coll.features
-        codes = rank_columns(coll).name_codes
+        codes = coll.features.name_codes
         rows = pool.rows[rest[mine]]
         head_rows = pool.rows[head_arr[same]]
         dup = codes[rows][:, None] == codes[head_rows][None, :]
@@ -363,7 +277,6 @@ def scored(
     m: int,
     now: float,
     moved: np.ndarray,
-    adjustments: Mapping[str, float] | None,
 ) -> Scored:
     """The :class:`~serve.scoring.Scored` of candidate ``m`` (for the response)."""
     coll = pool.collections[int(pool.coll[m])]
@@ -382,7 +295,7 @@ def scored(
         relevance=None if pool.relevance is None else float(pool.relevance[m]),
         keyword=float(pool.keyword[m]),
         coverage=float(pool.coverage[m]),
-        adjustments=dict(adjustments or {}),
+        adjustments=row_adjustments(pool.parts, m),
     )
     s = score(candidate, now)
     return replace(s, version_reordered=True) if moved[m] else s

@@ -43,15 +43,16 @@ import numpy as np
 
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
 from indexer.store import METADATA_FILE
+from serve.evidence import PARTS, adjustment_parts, service_terms
+from serve.evidence import total as adjustment_total
 from serve.filters import Filters, select_rows
 from serve.fusion import DEFAULT_FUSION, fuse, normalise_keyword
 from serve.generation import Generation, LoadedCollection
-from serve.intent import ACTION_FAMILY, Intent, lexicon_words, parse_intent
+from serve.intent import Intent, lexicon_words, parse_intent
 from serve.keyword import shared_idf, stem, tokens
 from serve.llm.merge import merge_intent
 from serve.ranking import (
     Pool,
-    adjustment_totals,
     collapse,
     order,
     playbook_groups,
@@ -69,19 +70,9 @@ CANDIDATES_PER_RESULT = 4
 EXACT_SUBSET_MAX = 20_000  # rows: below this a matrix product beats FAISS + selector
 KEYWORD_CANDIDATES = 50
 NEAR_DUPLICATE_COSINE = 0.98
-# Intent evidence, on the fused-relevance scale (about 0..1).
-ACTION_BOOST = 0.08
-OPPOSITE_PENALTY = 0.15
-PROVIDER_PENALTY_CONFIDENT = 0.12
-PROVIDER_PENALTY_SOFT = 0.04
-RESOURCE_BOOST = 0.03
 # Hybrid query vector: this share of the expanded query's vector, the rest the raw query's
 # (measured: 1.0 -> 0.8794, 0.5 -> 0.8794, 0.0 -> 0.8756 NDCG@10 on real_runbooks).
 EXPANSION_SHARE = 1.0
-# A named service (rds, sqs...) absent from a playbook's text: off, as measured on
-# real_runbooks (0.03 -> 0.8873, 0.06 -> 0.8845 NDCG@10 against 0.8901 without).
-SERVICE_MISSING_PENALTY = 0.0
-FAMILY_SHARE = 0.75  # of ACTION_BOOST, for a close verb (serve.intent.ACTION_FAMILY)
 # Keyword weight of a concept word (serve.intent.CONCEPTS) against a word of the query's own.
 CONCEPT_WEIGHT = 0.5
 MAX_LLM_EXPANSIONS = 8  # extra keywords taken from the LLM intent
@@ -114,44 +105,6 @@ class _Timer:
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v * 1000, 3) for k, v in self.spent.items()}
-
-
-def service_terms(intent: Intent) -> tuple[frozenset[str], ...]:
-    """The index terms of each service the query names (``"autoscaling group"`` ->
-    ``{"autoscal", "group"}``)."""
-    return tuple(t for t in (frozenset(tokens(s)) for s in intent.services) if t)
-
-
-def intent_adjustments(
-    coll: LoadedCollection,
-    row: int,
-    intent: Intent,
-    services: Sequence[frozenset[str]] = (),
-) -> dict[str, float]:
-    """Score deltas from the query's intent for one row (empty when nothing applies);
-    ``services`` are :func:`service_terms`, for the missing-service penalty."""
-    f = coll.features
-    out: dict[str, float] = {}
-    if services and SERVICE_MISSING_PENALTY:
-        held = f.keyword.doc_terms[row]
-        if not any(terms <= held for terms in services):
-            out["service_missing"] = -SERVICE_MISSING_PENALTY
-    verbs = f.verbs[row]
-    if intent.action_confident and intent.action:
-        if intent.action in verbs:
-            out["action"] = ACTION_BOOST
-        elif verbs & ACTION_FAMILY.get(intent.action, frozenset()) and not verbs & intent.opposites:
-            out["action"] = ACTION_BOOST * FAMILY_SHARE
-        elif verbs & intent.opposites:
-            out["opposite_action"] = -OPPOSITE_PENALTY
-    providers = f.providers[row]
-    if intent.providers and providers and not providers & set(intent.providers):
-        out["other_provider"] = -(
-            PROVIDER_PENALTY_CONFIDENT if intent.provider_confident else PROVIDER_PENALTY_SOFT
-        )
-    if intent.resource_types and f.resource_types[row] & set(intent.resource_types):
-        out["resource_type"] = RESOURCE_BOOST
-    return out
 
 
 def with_llm_intent(
@@ -326,28 +279,17 @@ def _pool(
         else np.zeros(0, dtype=np.int64)
     )
     coverage = np.zeros(len(rows), dtype=np.float64)
-    adjust = np.zeros(len(rows), dtype=np.float64)
+    parts: dict[str, np.ndarray] = {}
     if relevance is not None:
+        services = service_terms(intent)
         start = 0
-        family = ACTION_FAMILY.get(intent.action or "", frozenset())
-        penalty = PROVIDER_PENALTY_CONFIDENT if intent.provider_confident else PROVIDER_PENALTY_SOFT
         for coll, ch in owners:
             span = slice(start, start + len(ch.rows))
             mine = rows[span]
-            kw = coll.features.keyword
-            coverage[span] = [kw.coverage(int(r), terms) for r in mine]  # TEMP until coverage_many
+            coverage[span] = coll.features.keyword.coverage_many(mine, terms)
             if request.mode == "hybrid":
-                adjust[span] = adjustment_totals(
-                    coll,
-                    mine,
-                    intent,
-                    ACTION_BOOST,
-                    family,
-                    FAMILY_SHARE,
-                    OPPOSITE_PENALTY,
-                    penalty,
-                    RESOURCE_BOOST,
-                )
+                for name, values in adjustment_parts(coll, mine, intent, services).items():
+                    parts.setdefault(name, np.zeros(len(rows), dtype=np.float64))[span] = values
             start += len(ch.rows)
     return Pool(
         collections=collections,
@@ -357,7 +299,8 @@ def _pool(
         relevance=None if relevance is None else np.asarray(relevance, dtype=np.float64),
         keyword=np.asarray(keyword_norm, dtype=np.float64),
         coverage=coverage,
-        adjust=adjust,
+        adjust=adjustment_total(parts, len(rows)),
+        parts={name: parts[name] for name in PARTS if name in parts},
     )
 
 
@@ -429,17 +372,9 @@ def run_search(
         positions = [(int(m), [], []) for m in ranked[: request.limit]]
     else:
         positions = collapse(pool, ranked, group, request.limit, NEAR_DUPLICATE_COSINE)
-    services = service_terms(intent)
 
     def shown(m: int) -> Scored:
-        adjust = (
-            intent_adjustments(
-                pool.collections[int(pool.coll[m])], int(pool.rows[m]), intent, services
-            )
-            if request.mode == "hybrid"
-            else None
-        )
-        return scored(pool, m, now, moved, adjust)
+        return scored(pool, m, now, moved)
 
     entries = [
         (shown(head), [shown(o) for o in older], [shown(d) for d in similar])

@@ -15,21 +15,20 @@ from hypothesis import strategies as st
 
 from indexer.embed import Embedder
 from indexer.settings import load_settings
-from serve.generation import LoadedCollection
-from serve.intent import ACTION_FAMILY, parse_intent
-from serve.local import LocalSearcher
-from serve.ranking import Pool, adjustment_totals, collapse, order, playbook_groups, scores, top_k
-from serve.scoring import Candidate, Scored, rank
-from serve.search import (
-    ACTION_BOOST,
-    FAMILY_SHARE,
-    NEAR_DUPLICATE_COSINE,
-    OPPOSITE_PENALTY,
-    PROVIDER_PENALTY_CONFIDENT,
-    PROVIDER_PENALTY_SOFT,
-    RESOURCE_BOOST,
+from serve.evidence import (
+    PARTS,
+    adjustment_parts,
     intent_adjustments,
+    row_adjustments,
+    service_terms,
 )
+from serve.evidence import total as adjustment_total
+from serve.generation import LoadedCollection
+from serve.intent import parse_intent
+from serve.local import LocalSearcher
+from serve.ranking import Pool, collapse, order, playbook_groups, scores, top_k
+from serve.scoring import Candidate, Scored, rank
+from serve.search import NEAR_DUPLICATE_COSINE
 
 SAMPLES = Path(__file__).resolve().parents[2] / "indexer" / "samples"
 NOW = 1_790_000_000.0
@@ -189,26 +188,21 @@ QUERIES = (
 
 
 @pytest.mark.parametrize("query", QUERIES)
-def test_adjustment_totals_are_the_sum_of_intent_adjustments(samples: Any, query: str) -> None:
+def test_adjustment_parts_are_intent_adjustments_row_by_row(samples: Any, query: str) -> None:
+    applied = 0
     for coll in _collections(samples):
-        vocabulary = coll.features.vocabulary
-        intent = parse_intent(query, vocabulary)
+        intent = parse_intent(query, coll.features.vocabulary)
+        services = service_terms(intent)
         rows = np.arange(coll.rows, dtype=np.int64)
-        penalty = PROVIDER_PENALTY_CONFIDENT if intent.provider_confident else PROVIDER_PENALTY_SOFT
-        got = adjustment_totals(
-            coll,
-            rows,
-            intent,
-            ACTION_BOOST,
-            ACTION_FAMILY.get(intent.action or "", frozenset()),
-            FAMILY_SHARE,
-            OPPOSITE_PENALTY,
-            penalty,
-            RESOURCE_BOOST,
-        )
-        expected = [sum(intent_adjustments(coll, int(r), intent).values()) for r in rows]
-        assert got.tolist() == pytest.approx(expected, abs=1e-15)
-        assert any(expected) or query == "resize the vm"
+        parts = adjustment_parts(coll, rows, intent, services)
+        assert list(parts) == [p for p in PARTS if p in parts]
+        sums = adjustment_total(parts, len(rows))
+        for i, r in enumerate(rows.tolist()):
+            expected = intent_adjustments(coll, r, intent, services)
+            assert row_adjustments(parts, i) == expected
+            assert sums[i] == sum(expected.values())
+            applied += bool(expected)
+    assert applied or query == "resize the vm"
 
 
 @settings(max_examples=200, deadline=None)
