@@ -101,6 +101,13 @@ class LazyTorchEmbedder:
         result: np.ndarray = self._embedder().embed_one(text)
         return result
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else an Embedder offers (the indexer's in-process reindex uses this
+        # object too) comes from the real one, created on first use.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._embedder(), name)
+
 
 class _Collected(Gauge):
     """A counter read from its source at render time (the live embedder's cache)."""

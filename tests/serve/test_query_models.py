@@ -22,13 +22,13 @@ from starlette.testclient import TestClient
 
 from indexer.blobs import open_blobs
 from indexer.build import run_index
-from indexer.embed import Embedder
+from indexer.embed import Embedder, default_model_path, model_identity
 from indexer.query_model import QueryModelPlan
 from indexer.store import MODELS, Manifest, Store
 from serve.app import create_app
 from serve.poller import load_manifest
 from serve.query_embed import OnnxQueryEmbedder
-from serve.query_models import QueryModels
+from serve.query_models import LazyTorchEmbedder, QueryModels
 from tests._playbooks import write_playbook
 from tests.serve._helpers import API_KEYS, auth, make_settings, search
 from tests.serve._tiny_store import TinyStore
@@ -349,3 +349,11 @@ def test_a_server_answering_with_onnx_never_imports_torch(onnx_store: Path) -> N
         "torch": False,
         "sentence_transformers": False,
     }
+
+
+def test_the_lazy_torch_embedder_loads_nothing_until_asked() -> None:
+    lazy = LazyTorchEmbedder(None)
+    assert lazy.identity == model_identity()  # the weights' hash: no model loaded
+    assert not lazy.loaded
+    assert lazy.path == default_model_path()  # any other Embedder attribute: created now
+    assert lazy.loaded
