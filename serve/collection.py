@@ -32,6 +32,7 @@ from indexer.vectors import vector_matrix
 from serve.features import CollectionFeatures, collection_features
 from serve.filter_db import FILTER_DB
 from serve.ranking import RankColumns, build_rank_columns
+from serve.vector_search import exact_limit, selector
 
 # Columns registered in DuckDB for filtering; the big ones (vector, JSON, text) stay out.
 FILTER_COLUMNS = (
@@ -60,7 +61,9 @@ class Selection:
     """The rows of one collection a filter admits, and a FAISS selector over them."""
 
     ids: np.ndarray  # int64, ascending
-    selector: Any  # faiss.IDSelector, or None when every row is admitted
+    # faiss.IDSelector (serve.vector_search.selector); None when every row is admitted or
+    # the admitted rows are few enough to be scored exactly
+    selector: Any
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -143,6 +146,8 @@ class LoadedCollection:
         )
         self.filter_view: str | None = None  # its name in the shared DuckDB, once registered
         self.closed = False
+        # Filtered subsets up to this many rows are scored exactly (serve.vector_search).
+        self.exact_rows = exact_limit(self.rows)
         # What the score stage reads per row as arrays (serve.ranking).
         self.rank_columns: RankColumns = build_rank_columns(self)
         self.resident_bytes = self._estimate_bytes(vectors)
@@ -165,22 +170,10 @@ class LoadedCollection:
         return FILTER_DB.row_ids(self, where, params)
 
     def selection(self, ids: np.ndarray) -> Selection:
-        selector = None if len(ids) == self.rows else faiss.IDSelectorBatch(ids)
-        return Selection(ids, selector)
-
-    def search(self, query: np.ndarray, k: int, selection: Selection) -> list[tuple[int, float]]:
-        """The ``k`` admitted rows nearest ``query``: ``(row, cosine)``, best first."""
-        k = min(k, len(selection))
-        if k <= 0:
-            return []
-        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        if selection.selector is None:
-            scores, rows = self.index.search(q, k)
-        else:
-            params = faiss.SearchParameters()
-            params.sel = selection.selector
-            scores, rows = self.index.search(q, k, params=params)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        """``ids`` (ascending int64) as a :class:`Selection`; a FAISS selector only where
+        the vector search may use one (more admitted rows than it scores exactly)."""
+        wide = len(ids) == self.rows or len(ids) <= self.exact_rows
+        return Selection(ids, None if wide else selector(ids, self.rows))
 
     def records(self, rows: Sequence[int]) -> list[dict[str, Any]]:
         """Full rows as dicts (every Parquet column but the vector), in the order given."""

@@ -5,10 +5,12 @@ then for ``escher_library`` and ``tenant_<tenant>_playbooks`` only (never anothe
 tenant's collection):
 
 1. filter: the rows the request's filters admit (:mod:`serve.filters`, hard);
-2. vector channel: when the admitted rows are few (``<= EXACT_SUBSET_MAX``) every one is
-   scored exactly (``strategy: "exact_subset"``); otherwise the FAISS search restricted
-   to them over-fetches and tops up until ``limit`` distinct playbooks are found
-   (``"overfetch"``);
+2. vector channel: when the admitted rows are few (every collection of up to 20,000 rows,
+   else up to 5% of it) every one is scored exactly (``strategy: "exact_subset"``);
+   otherwise :func:`serve.vector_search.nearest` (HNSW with the filter pushed in for
+   large collections, a flat index with a selector else) fetches the best and tops up
+   until ``limit`` distinct playbooks are found (``"hnsw_filtered"``, ``"flat_filtered"``,
+   ``"hnsw_short_exact"``);
 3. keyword channel: BM25 over the same rows (:mod:`serve.keyword`), with typo
    correction against the snapshot's vocabulary;
 4. fusion (:mod:`serve.fusion`) plus intent evidence (same verb +, a close verb of the
@@ -64,10 +66,10 @@ from serve.records import RECORDS
 from serve.request import SearchRequest
 from serve.responses import match_quality, shape_result, version_entry
 from serve.scoring import Scored
+from serve.vector_search import All, nearest
 
 MIN_CANDIDATES = 20
 CANDIDATES_PER_RESULT = 4
-EXACT_SUBSET_MAX = 20_000  # rows: below this a matrix product beats FAISS + selector
 KEYWORD_CANDIDATES = 50
 NEAR_DUPLICATE_COSINE = 0.98
 # Hybrid query vector: this share of the expanded query's vector, the rest the raw query's
@@ -178,27 +180,38 @@ class _Channel:
 
 
 def _vector_rows(
-    coll: LoadedCollection, query_vector: np.ndarray, selection: Any, k: int, limit: int
+    coll: LoadedCollection, query_vector: np.ndarray, selection: Any, fetch: int, limit: int
 ) -> tuple[np.ndarray, np.ndarray, int, str]:
-    """Rows (and cosines) from the vector channel: exact over a small subset, else a
-    FAISS search that over-fetches and tops up until ``limit`` playbooks are found."""
+    """Rows (and cosines) from the vector channel.
+
+    Admitted rows few enough to score exactly (:func:`serve.vector_search.exact_limit`:
+    every collection of up to 20,000 rows, else 5% of it): all of them, scored
+    (``exact_subset``). Otherwise :func:`serve.vector_search.nearest` (HNSW with the
+    filter pushed in, or a flat index with a selector) for the best ``fetch``, doubled
+    until they hold ``limit`` distinct playbooks."""
     n = len(selection)
     vectors = coll.features.vectors
-    if n <= EXACT_SUBSET_MAX and vectors.shape[1] == len(query_vector):
+    if n <= coll.exact_rows:
         ids = selection.ids
         q = query_vector.astype(np.float32, copy=False)
         # A wide selection: one pass over the contiguous matrix beats copying its rows.
         cos = (vectors @ q)[ids] if 2 * len(ids) >= len(vectors) else vectors[ids] @ q
         return ids, cos, n, "exact_subset"
-    fetch = k
+    admitted: np.ndarray | All = "all" if n == coll.rows else selection.ids
     while True:
-        hits = coll.search(query_vector, fetch, selection)
-        distinct = {coll.playbook_ids[r] for r, _ in hits}
+        found = nearest(
+            coll.index,
+            vectors,
+            admitted,
+            query_vector,
+            fetch,
+            exact_max_rows=coll.exact_rows,
+            sel=selection.selector,
+        )
+        distinct = {coll.playbook_ids[r] for r in found.rows.tolist()}
         if len(distinct) >= limit or fetch >= n:
-            break
+            return found.rows, found.cosines, len(found), found.strategy
         fetch *= 2
-    rows = np.array([r for r, _ in hits], dtype=np.int64)
-    return rows, np.array([s for _, s in hits], dtype=np.float32), len(hits), "overfetch"
 
 
 def _collection_channel(
@@ -217,10 +230,11 @@ def _collection_channel(
     n = len(selection)
     rows = np.zeros(0, dtype=np.int64)
     cosines = np.zeros(0, dtype=np.float32)
-    considered, strategy = 0, "exact_subset" if n <= EXACT_SUBSET_MAX else "overfetch"
+    considered, strategy = 0, "exact_subset"
     if query_vector is not None and n:
+        fetch = k if request.mode == "vector" else max(k, KEYWORD_CANDIDATES)
         rows, cosines, considered, strategy = _vector_rows(
-            coll, query_vector, selection, k, request.limit
+            coll, query_vector, selection, fetch, request.limit
         )
         if request.mode == "vector" and len(rows) > k:  # the spec's top-k candidates
             top = top_k(cosines, k)
@@ -423,10 +437,19 @@ def run_search(
             "versions": request.versions,
             "filter_rows": total,
             "candidates_considered": sum(ch.considered for ch in channels.values()),
-            "strategy": "overfetch" if "overfetch" in strategies else "exact_subset",
+            "strategy": _strategy(strategies),
         },
         "timings_ms": timer.to_dict(),
     }
+
+
+# How the vector channel searched, most approximate first (serve.vector_search).
+STRATEGIES = ("hnsw_filtered", "flat_filtered", "hnsw_short_exact", "exact", "exact_subset")
+
+
+def _strategy(used: set[str]) -> str:
+    """The retrieval strategy to report: the most approximate one any collection used."""
+    return next((s for s in STRATEGIES if s in used), "exact_subset")
 
 
 def _embed(embedder: QueryEmbedder, text: str) -> np.ndarray:
