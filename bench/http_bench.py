@@ -1,14 +1,21 @@
 """End-to-end search over HTTP against a real uvicorn server, at each store size.
 
 For each size: spawns ``python -m serve`` on a free loopback port (query log off, no
-polling, one API key for the median-sized tenant), measures cold start (wall time from
-spawn until ``/readyz`` answers 200) and the server's RSS (``VmRSS`` of
-``/proc/<pid>/status`` when ready and after a warm-up; ``VmHWM`` for the peak), then runs
-closed-loop load: 1, 4 and 16 client threads, each with its own ``httpx.Client``, each
-sending the next uncached query (distinct texts from :func:`bench.search_bench.queries`)
-as soon as the previous one answers, for ``--seconds`` per level. Reports p50/p95/p99
-latency, searches/s and errors (non-200 answers and exceptions), and the server's own
-``took_ms`` p50 (the rest is HTTP, JSON and queueing).
+polling, one API key per tenant in an API keys file), measures cold start (wall time from
+spawn until ``/readyz`` answers 200: the library loaded, tenants lazy) and the server's
+RSS (``VmRSS`` of ``/proc/<pid>/status`` when ready and after a warm-up; ``VmHWM`` for
+the peak), then runs closed-loop load: 1, 4 and 16 client threads, each with its own
+``httpx.Client``, each sending the next uncached query (distinct texts from
+:func:`bench.search_bench.queries`) as soon as the previous one answers, for
+``--seconds`` per level. Reports p50/p95/p99 latency, searches/s and errors (non-200
+answers and exceptions), the server's own ``took_ms`` p50 (the rest is HTTP, JSON and
+queueing), and how many tenant collections the server loaded and evicted meanwhile.
+
+Who searches (``--traffic``): ``zipf`` (default) spreads the queries over every tenant
+of the store with Zipf weights (s = 1.1, tenants in a seeded random order: a few busy
+tenants, a long tail that is loaded on demand and may be evicted under the memory
+budget); ``one`` sends everything as the median-sized tenant (always loaded: the
+search path alone).
 
     python -m bench.http_bench                    # 10k, 100k real vectors; 1m random
     python -m bench.http_bench --sizes 10k,100k,1m --vectors random --seconds 10
@@ -32,12 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from bench._table import RESULTS, save, table
 from bench.search_bench import percentiles, queries
 from bench.stores import VECTORS, BenchStore, build_store, parse_sizes
 
-API_KEY = "bench-key-0000000000000001"
+ZIPF_S = 1.1
+TRAFFIC = ("zipf", "one")
 LEVELS = (1, 4, 16)
 WARMUP = 20
 READY_TIMEOUT = 900.0
@@ -63,15 +72,48 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def api_key(tenant: str) -> str:
+    return f"bench-key-{tenant}-00000000"
+
+
+def write_keys(store: BenchStore, path: Path) -> Path:
+    """An API keys file with one search key per tenant of ``store``."""
+    path.write_text("".join(f"{api_key(t)}={t}\n" for t in sorted(store.tenant_rows)))
+    return path
+
+
+class Tenants:
+    """Who sends the next query: the median tenant, or Zipf over every tenant."""
+
+    def __init__(self, store: BenchStore, traffic: str, seed: int = 5) -> None:
+        rng = np.random.default_rng(seed)
+        if traffic == "one":
+            self.names = [store.mid_tenant]
+            self.weights = np.ones(1)
+        else:
+            self.names = sorted(store.tenant_rows)
+            rng.shuffle(self.names)
+            ranks = np.arange(1, len(self.names) + 1, dtype=np.float64)
+            self.weights = ranks**-ZIPF_S / np.sum(ranks**-ZIPF_S)
+        self._rng = rng
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            return self.names[int(self._rng.choice(len(self.names), p=self.weights))]
+
+
 class Server:
     """A ``python -m serve`` subprocess over one store; ``stop()`` ends it by its pid."""
 
     def __init__(self, store: BenchStore, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        keys = write_keys(store, log_path.with_suffix(".keys"))
         env = {
             **os.environ,
-            "PLAYBOOKS_API_KEYS": f"{API_KEY}={store.mid_tenant}",
+            "PLAYBOOKS_API_KEYS": "",
+            "PLAYBOOKS_API_KEYS_FILE": str(keys),
             "PLAYBOOKS_QUERYLOG": "false",
             "PLAYBOOKS_POLL_SECONDS": "0",
             "HF_HUB_OFFLINE": "1",
@@ -126,27 +168,35 @@ class Server:
         self._log.close()
 
 
+def memory(url: str) -> dict[str, Any]:
+    """The server's collection memory counters (``/readyz``)."""
+    with httpx.Client(timeout=10.0) as client:
+        body = client.get(f"{url}/readyz").json()
+    return dict(body.get("memory") or {})
+
+
 def closed_loop(
-    url: str, clients: int, seconds: float, bodies: Iterator[dict[str, Any]]
+    url: str, clients: int, seconds: float, bodies: Iterator[dict[str, Any]], tenants: Tenants
 ) -> dict[str, Any]:
     """``clients`` threads, each sending a search as soon as its previous one returned."""
     lock = threading.Lock()
     latencies: list[float] = []
     took: list[float] = []
     errors: dict[str, int] = {}
-    headers = {"Authorization": f"Bearer {API_KEY}"}
     start = threading.Barrier(clients + 1)
     deadline = [0.0]
+    before = memory(url)
 
     def worker() -> None:
-        with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
+        with httpx.Client(base_url=url, timeout=30.0) as client:
             start.wait()
             while time.perf_counter() < deadline[0]:
                 with lock:
                     body = next(bodies)
+                headers = {"Authorization": f"Bearer {api_key(tenants.next())}"}
                 t = time.perf_counter()
                 try:
-                    r = client.post("/api/playbook/search", json=body)
+                    r = client.post("/api/playbook/search", json=body, headers=headers)
                     ms = (time.perf_counter() - t) * 1000
                     ok = r.status_code == 200
                     kind = None if ok else f"http {r.status_code}"
@@ -170,8 +220,12 @@ def closed_loop(
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - t0
+    after = memory(url)
     return {
         "clients": clients,
+        "tenant_loads": int(after.get("loads", 0)) - int(before.get("loads", 0)),
+        "evictions": int(after.get("evictions", 0)) - int(before.get("evictions", 0)),
+        "loaded_after": after.get("loaded"),
         "seconds": elapsed,
         "ok": len(latencies),
         "errors": sum(errors.values()),
@@ -182,25 +236,28 @@ def closed_loop(
     }
 
 
-def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> dict[str, Any]:
+def bench_size(
+    store: BenchStore, seconds: float, levels: tuple[int, ...], traffic: str
+) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server(store, RESULTS / f"http-server-{store.size.name}.log.tmp")
+    tenants = Tenants(store, traffic)
     try:
         cold = server.wait_ready()
         rss_ready = proc_status(server.proc.pid)
+        ready_memory = memory(server.url)
         bodies = queries(10**9, seed=17 + store.size.total)
-        with httpx.Client(
-            base_url=server.url, timeout=60.0, headers={"Authorization": f"Bearer {API_KEY}"}
-        ) as client:
+        with httpx.Client(base_url=server.url, timeout=60.0) as client:
             for _ in range(WARMUP):
-                r = client.post("/api/playbook/search", json=next(bodies))
+                headers = {"Authorization": f"Bearer {api_key(tenants.next())}"}
+                r = client.post("/api/playbook/search", json=next(bodies), headers=headers)
                 if r.status_code != 200:
                     raise RuntimeError(f"warm-up search failed: {r.status_code} {r.text[:500]}")
         rss_warm = proc_status(server.proc.pid)
         runs = []
         for c in levels:
             print(f"  {store.size.name}: {c} client(s) for {seconds:.0f}s ...", flush=True)
-            runs.append(closed_loop(server.url, c, seconds, bodies))
+            runs.append(closed_loop(server.url, c, seconds, bodies, tenants))
         rss_after = proc_status(server.proc.pid)
     finally:
         server.stop()
@@ -208,9 +265,12 @@ def bench_size(store: BenchStore, seconds: float, levels: tuple[int, ...]) -> di
         "size": store.size.name,
         "playbooks": store.size.total,
         "vectors": store.vectors,
-        "tenant": store.mid_tenant,
-        "tenant_rows": store.tenant_rows[store.mid_tenant],
+        "traffic": traffic,
+        "tenants": len(tenants.names),
+        "tenant": store.mid_tenant if traffic == "one" else None,
+        "tenant_rows": store.tenant_rows[store.mid_tenant] if traffic == "one" else None,
         "cold_start_seconds": cold,
+        "memory_at_ready": ready_memory,
         "rss_mib_ready": rss_ready.get("VmRSS"),
         "rss_mib_warm": rss_warm.get("VmRSS"),
         "rss_mib_after_load": rss_after.get("VmRSS"),
@@ -251,6 +311,8 @@ def render(results: list[dict[str, Any]]) -> str:
                     run["ms"]["p95"],
                     run["ms"]["p99"],
                     run["server_took_ms"]["p50"],
+                    run["tenant_loads"],
+                    run["evictions"],
                     target,
                 ]
             )
@@ -279,6 +341,8 @@ def render(results: list[dict[str, Any]]) -> str:
                 "p95 ms",
                 "p99 ms",
                 "server took p50",
+                "tenant loads",
+                "evictions",
                 "target",
             ],
             load_rows,
@@ -294,6 +358,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    p.add_argument("--traffic", choices=TRAFFIC, default="zipf", help="who searches (see above)")
     p.add_argument("--name", default="http", help="results file name (bench/results/NAME)")
     args = p.parse_args(argv)
     levels = tuple(int(x) for x in args.levels.split(","))
@@ -301,11 +366,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for size in parse_sizes(args.sizes):
         store = build_store(size, args.vectors)
         print(f"serving {size.name} ...", flush=True)
-        results.append(bench_size(store, args.seconds, levels))
+        results.append(bench_size(store, args.seconds, levels, args.traffic))
     text = render(results)
     print()
     print(text)
-    path = save(args.name, {"vectors_option": args.vectors, "note": NOTE, "sizes": results})
+    path = save(
+        args.name,
+        {"vectors_option": args.vectors, "traffic": args.traffic, "note": NOTE, "sizes": results},
+    )
     (RESULTS / f"{args.name}.txt").write_text(text + "\n")
     print(f"\nsaved {path}")
     return {"sizes": results}
