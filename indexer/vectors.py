@@ -24,7 +24,7 @@ HNSW_M = 32
 # Build time grows ~linearly with efConstruction; recall at efSearch 64 stops improving
 # past ~80 on clustered 384-d data (bench/ann_bench.py, --ef-construction).
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 64
+HNSW_EF_SEARCH = 128  # stored in the index; serve.vector_search sets it per query
 
 INDEX_KIND = {"type": FLAT, "metric": "inner_product", "normalized": True}
 

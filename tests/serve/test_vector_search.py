@@ -11,8 +11,11 @@ import pytest
 
 from indexer.vectors import build_index, vector_matrix
 from serve.vector_search import (
+    EF_SEARCH_MAX,
+    EF_SEARCH_MIN,
     EXACT_FRACTION,
     choose_strategy,
+    ef_search,
     exact_limit,
     exact_top_k,
     nearest,
@@ -63,8 +66,8 @@ def test_strategy_follows_the_admitted_fraction(data: tuple[Any, np.ndarray, np.
     assert choose_strategy(flat, at_five_percent + 1, N, exact_max_rows=0) == "flat_filtered"
     # A small collection is always searched exactly, whatever the fraction.
     assert choose_strategy(index, N, N, exact_max_rows=N) == "exact"
-    # At a million rows the exact share is 5%, above the absolute floor.
-    assert exact_limit(1_000_000, exact_max_rows=20_000) == 50_000
+    # In a large collection the share, not the absolute floor, decides.
+    assert exact_limit(10_000_000, exact_max_rows=20_000) == int(EXACT_FRACTION * 10_000_000)
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.5, 0.2])
@@ -83,11 +86,29 @@ def test_hnsw_with_the_filter_pushed_in_finds_the_true_neighbours(
         np.testing.assert_allclose(got.cosines, vectors[got.rows] @ q, atol=1e-5)
         want = brute_force(vectors, ids, q, K)
         recalls.append(len(set(got.rows.tolist()) & set(want.tolist())) / K)
-    # HNSW (M=32, efSearch 64) reaches ~0.99 here; the margin absorbs graph randomness.
+    # HNSW (M=32) reaches ~0.99 here; the margin absorbs graph randomness.
     assert np.mean(recalls) >= 0.95
 
 
-@pytest.mark.parametrize("fraction", [0.05, 0.01, 0.001])
+def test_plain_hnsw_at_ef_search_64_already_finds_the_true_neighbours(
+    data: tuple[Any, np.ndarray, np.ndarray],
+) -> None:
+    index, vectors, queries = data
+    index.hnsw.efSearch = 64
+    _, found = index.search(queries, K)
+    truth = [brute_force(vectors, np.arange(N), q, K) for q in queries]
+    recall = np.mean([len(set(f) & set(t)) / K for f, t in zip(found, truth, strict=True)])
+    assert recall >= 0.95
+
+
+def test_ef_search_grows_as_the_filter_narrows() -> None:
+    assert ef_search(10, 1_000, 1_000) == EF_SEARCH_MIN
+    assert ef_search(500, 1_000, 1_000) == 500  # never below k
+    assert ef_search(10, 100, 1_000) == 250  # 10%: 25 / 0.1
+    assert ef_search(10, 10, 10_000_000) == EF_SEARCH_MAX
+
+
+@pytest.mark.parametrize("fraction", [EXACT_FRACTION, 0.01, 0.001])
 def test_a_narrow_filter_is_answered_exactly(
     data: tuple[Any, np.ndarray, np.ndarray], fraction: float
 ) -> None:
@@ -105,16 +126,22 @@ def test_a_short_hnsw_list_is_replaced_by_the_exact_answer(
 ) -> None:
     index, vectors, queries = data
     q = queries[0]
-    # The filter keeps only the rows farthest from the query (10%, above the exact share):
-    # the graph walk stays near the query and finds few or none of them.
+    # The filter keeps only the rows farthest from the query (10%, above the exact share),
+    # and the caller wants many of them: the graph walk stays near the query and comes
+    # back with fewer than k.
     far = np.sort(np.argsort(vectors @ q)[: N // 10]).astype(np.int64)
+    k = len(far) // 2
     params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-    params.sel, params.efSearch = selector(far, N), 64
-    _, walked = index.search(q.reshape(1, -1), K, params=params)
-    assert (walked[0] >= 0).sum() < K  # the premise: HNSW alone comes back short
-    got = nearest(index, vectors, far, q, K, exact_max_rows=0)
-    assert got.strategy == "hnsw_short_exact"
-    assert got.rows.tolist() == brute_force(vectors, far, q, K).tolist()
+    params.sel, params.efSearch = selector(far, N), ef_search(k, len(far), N)
+    _, walked = index.search(q.reshape(1, -1), k, params=params)
+    assert (walked[0] >= 0).sum() < k  # the premise: HNSW alone comes back short
+    got = nearest(index, vectors, far, q, k, exact_max_rows=0)
+    assert got.strategy == "hnsw_short_exact" and len(got) == k
+    # The exact answer (float rounding may swap rows whose scores differ by ~1e-7).
+    want = brute_force(vectors, far, q, k)
+    np.testing.assert_allclose(got.cosines, vectors[want] @ q, atol=1e-5)
+    assert set(got.rows.tolist()) <= set(far.tolist())
+    assert got.rows[:10].tolist() == want[:10].tolist()
 
 
 def test_flat_index_with_a_large_subset_scans_with_the_selector(
