@@ -43,7 +43,7 @@ import numpy as np
 
 from bench._table import RESULTS, save, table
 from bench.search_bench import percentiles, queries
-from bench.stores import VECTORS, BenchStore, build_store, parse_sizes
+from bench.stores import VECTORS, BenchStore, parse_sizes, servable_store
 
 ZIPF_S = 1.1
 TRAFFIC = ("zipf", "one")
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     levels = tuple(int(x) for x in args.levels.split(","))
     results = []
     for size in parse_sizes(args.sizes):
-        store = build_store(size, args.vectors)
+        store = servable_store(size, args.vectors)
         print(f"serving {size.name} ...", flush=True)
         results.append(bench_size(store, args.seconds, levels, args.traffic))
     text = render(results)

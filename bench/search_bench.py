@@ -1,8 +1,8 @@
 """In-process search latency by stage, at each store size.
 
 For each size, loads the store's CURRENT manifest with :class:`serve.local.LocalSearcher`
-(exactly the server's search path; query embedding by the packaged torch model, no
-cache), then runs ~300 varied queries from realistic templates (a quarter of them with a
+(exactly the server's search path; queries embedded by the store's ONNX query model, as
+the server does, every query text distinct so its cache never answers), then runs ~300 varied queries from realistic templates (a quarter of them with a
 ``cloud_provider`` or ``tags`` filter) as the median-sized tenant, and reports
 p50/p95/p99 of each stage of the response's ``timings_ms`` (embed, filter, vector,
 keyword, score), of the search stage without embedding (filter + vector + score, and the
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench._table import RESULTS, save, table
-from bench.stores import VECTORS, build_store, parse_sizes
+from bench.stores import VECTORS, parse_sizes, servable_store
 from bench.synth import ACTIONS, CONTEXTS, SERVICES
 
 STAGES = ("embed", "filter", "vector", "keyword", "score")
@@ -89,6 +89,7 @@ def bench_size(store: Any, n_queries: int) -> dict[str, Any]:
     searcher = LocalSearcher(settings)
     searcher.embedder.warm()
     load_s = time.perf_counter() - t
+    embedder_kind = type(searcher.embedder).__name__
     tenant = store.mid_tenant
     samples: dict[str, list[float]] = {
         k: [] for k in (*STAGES, "fvs", "fvks", "took", "wall", "cpu")
@@ -124,6 +125,7 @@ def bench_size(store: Any, n_queries: int) -> dict[str, Any]:
         "size": store.size.name,
         "playbooks": store.size.total,
         "vectors": store.vectors,
+        "query_embedder": embedder_kind,
         "tenant": tenant,
         "tenant_rows": store.tenant_rows[tenant],
         "queries": n_queries,
@@ -135,7 +137,7 @@ def bench_size(store: Any, n_queries: int) -> dict[str, Any]:
 
 
 LABELS = {
-    "embed": "embed (torch, uncached)",
+    "embed": "embed (query model, uncached)",
     "filter": "filter",
     "vector": "vector",
     "keyword": "keyword (BM25)",
@@ -165,7 +167,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
                 ]
             )
     head = "\n".join(
-        f"{r['size']}: {r['playbooks']:,} playbooks ({r['vectors']} vectors), tenant "
+        f"{r['size']}: {r['playbooks']:,} playbooks ({r['vectors']} vectors), query "
+        f"embedder {r['query_embedder']}, tenant "
         f"{r['tenant']} ({r['tenant_rows']} rows), {r['queries']} queries, load "
         f"{r['load_seconds']:.1f}s, strategies {r['strategies']}, selection cache "
         f"{r['selection_cache']}"
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = p.parse_args(argv)
     results = []
     for size in parse_sizes(args.sizes):
-        store = build_store(size, args.vectors)
+        store = servable_store(size, args.vectors)
         print(f"searching {size.name} ...", flush=True)
         results.append(bench_size(store, args.queries))
     text = render(results)

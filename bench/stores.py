@@ -56,7 +56,9 @@ from bench.synth import _doc
 from indexer.blobs import LocalBlobs
 from indexer.embed import DIMENSION, model_identity
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
+from indexer.query_model import QueryModelPlan, ensure_query_model
 from indexer.rows import playbook_row, rows_table
+from indexer.settings import SETTINGS_BY_NAME
 from indexer.store import FEATURES_FILE, Manifest, SnapshotRef, Store
 from indexer.text import TEXT_VERSION
 from indexer.vectors import INDEX_KIND, index_bytes
@@ -65,7 +67,10 @@ from serve.features_file import read_fingerprint
 
 ROOT = Path(__file__).resolve().parent / "stores"
 INFO_FILE = "bench_store.json"
-VECTORS = ("auto", "random", "real")  # auto: real up to 100k, random at 1m (search-only)
+VECTORS = ("auto", "random", "real")
+DEFAULT_QUERY_MODEL = SETTINGS_BY_NAME[
+    "query_model"
+].default  # what `playbooks index` records  # auto: real up to 100k, random at 1m (search-only)
 
 
 def resolve_vectors(size: StoreSize, vectors: str) -> str:
@@ -337,6 +342,7 @@ def add_features(
             collections=refs,
             report={**manifest.report, "features_added": {"collections": added}},
             now=now,
+            query_model=manifest.query_model,
         )
         store.write_manifest(upgraded)
         store.swap_current(upgraded.manifest_id, pointer)
@@ -353,6 +359,55 @@ def add_features(
     return {"added": added, "kept": kept, "seconds": seconds, "manifest_id": manifest_id}
 
 
+def add_query_model(
+    path: Path,
+    scheme: str = DEFAULT_QUERY_MODEL,
+    cache_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> str:
+    """Make the store at ``path`` record an ONNX query model (``scheme``), as ``playbooks
+    index`` does (:func:`indexer.query_model.ensure_query_model`: exported once per
+    machine, cached), so the server embeds queries with it; returns the CURRENT manifest
+    id. A store that already records that scheme is left as it is."""
+    store = Store(LocalBlobs(path))
+    pointer = store.current()
+    if pointer.manifest_id is None:
+        raise SystemExit(f"{path}: no CURRENT manifest")
+    manifest = store.read_manifest(pointer.manifest_id)
+    if manifest.query_model is not None and manifest.query_model.scheme == scheme:
+        return manifest.manifest_id
+    cache = cache_dir or Path(SETTINGS_BY_NAME["model_cache_dir"].default).expanduser()
+    ref = ensure_query_model(
+        store, manifest.model, manifest, QueryModelPlan(scheme, cache), say=log
+    )
+    upgraded = Manifest.create(
+        parent=manifest.manifest_id,
+        created_by={"command": "bench.stores --add-query-model"},
+        model=manifest.model,
+        collections=manifest.collections,
+        report=manifest.report,
+        query_model=ref,
+    )
+    store.write_manifest(upgraded)
+    store.swap_current(upgraded.manifest_id, pointer)
+    info_file = path / INFO_FILE
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        info.update(manifest_id=upgraded.manifest_id, query_model=scheme)
+        info_file.write_text(json.dumps(info, indent=1) + "\n")
+    log(f"{path}: query model {scheme} recorded in {upgraded.manifest_id}")
+    return upgraded.manifest_id
+
+
+def servable_store(size: StoreSize, vectors: str) -> BenchStore:
+    """:func:`build_store` (or the cached one), recording the ONNX query model the server
+    embeds queries with (:func:`add_query_model`): what the search benchmarks serve."""
+    store = build_store(size, vectors)
+    add_query_model(store.path)
+    loaded = load_bench_store(size, store.vectors)
+    return loaded if loaded is not None else store
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", default="10k,100k,1m")
@@ -362,9 +417,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="upgrade the cached stores of --sizes/--vectors with features files (see above)",
     )
+    p.add_argument(
+        "--add-query-model",
+        action="store_true",
+        help="make the cached stores record the ONNX query model (see add_query_model)",
+    )
     args = p.parse_args(argv)
     for size in parse_sizes(args.sizes):
-        if args.add_features:
+        if args.add_query_model:
+            vectors = resolve_vectors(size, args.vectors)
+            if load_bench_store(size, vectors) is None:
+                raise SystemExit(f"no cached store at {store_path(size, vectors)}; build it first")
+            add_query_model(store_path(size, vectors))
+        elif args.add_features:
             vectors = resolve_vectors(size, args.vectors)
             if load_bench_store(size, vectors) is None:
                 raise SystemExit(f"no cached store at {store_path(size, vectors)}; build it first")
