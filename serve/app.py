@@ -51,6 +51,7 @@ from indexer.settings import Settings
 from indexer.store import Store
 from serve.auth import ApiKeys, authenticate, check_tenant_claim
 from serve.errors import EXCEPTION_HANDLERS
+from serve.fastjson import FastJSONResponse
 from serve.generation import Generation
 from serve.llm import LLMPass
 from serve.logs import configure_logging
@@ -68,6 +69,7 @@ from serve.query_models import LazyTorchEmbedder, QueryModels
 from serve.querylog import QueryLog, search_record
 from serve.request import SearchRequest, parse_search_request, read_json_body
 from serve.rerank_step import apply_llm_pass, extract_llm_intent, mark_intent, remaining_budget
+from serve.runtime import single_threaded_math
 from serve.search import run_search
 from serve.stats_route import StatsCache, api_stats
 from serve.write_api import WRITE_ROUTES, close_write_path, setup_write_path
@@ -107,6 +109,7 @@ def load_current(app: Starlette) -> None:
 
 
 def _start(app: Starlette) -> None:
+    single_threaded_math()
     if not len(app.state.api_keys):
         log.warning(
             "no API keys configured (PLAYBOOKS_API_KEYS / PLAYBOOKS_API_KEYS_FILE): "
@@ -209,7 +212,7 @@ async def search(request: Request) -> JSONResponse:
         _log_query(request, tenant, query, result, status, started, ts)
     context["results"] = len(result["results"])
     state.metrics.observe_search(result)
-    return JSONResponse(result)
+    return FastJSONResponse(result)
 
 
 def _log_query(

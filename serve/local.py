@@ -31,6 +31,7 @@ from serve.rerank_step import (
     remaining_budget,
     skip_reason,
 )
+from serve.runtime import single_threaded_math
 from serve.search import run_search
 
 # Searching "as no tenant" reads the library only: this tenant id can never have a
@@ -46,6 +47,7 @@ class LocalSearcher:
     chooses (:mod:`serve.query_models`: its ONNX query model under ``auto``)."""
 
     def __init__(self, settings: Settings, embedder: Any = None) -> None:
+        single_threaded_math()  # as the server does
         self.settings = settings
         self.store = Store(open_blobs(settings.store, settings.endpoint_url))
         torch = (
