@@ -697,18 +697,14 @@ class Intent:
         }
 
 
-def _phrase_positions(words: list[str], phrase: str) -> list[int]:
-    parts = phrase.split()
-    n = len(parts)
-    if parts[0] not in words:  # the common case, without scanning
-        return []
-    return [i for i in range(len(words) - n + 1) if words[i : i + n] == parts]
-
-
-# Longer phrases first so "shut down" wins over a bare "down", "scale up" over "up".
-_ACTION_PHRASES_LONGEST_FIRST = sorted(
-    ((p, a) for a, ps in ACTION_PHRASES.items() for p in ps), key=lambda x: -len(x[0])
-)
+# Longer phrases first so "shut down" wins over a bare "down", "scale up" over "up";
+# (phrase, its words, action).
+_ACTION_PHRASES_LONGEST_FIRST = [
+    (p, p.split(), a)
+    for p, a in sorted(
+        ((p, a) for a, ps in ACTION_PHRASES.items() for p in ps), key=lambda x: -len(x[0])
+    )
+]
 
 
 def _find_actions(words: list[str]) -> list[tuple[int, str]]:
@@ -716,9 +712,15 @@ def _find_actions(words: list[str]) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     taken: set[int] = set()
     machine = any(w in _MACHINE_WORDS for w in words)
-    for phrase, action in _ACTION_PHRASES_LONGEST_FIRST:
-        for i in _phrase_positions(words, phrase):
-            span = set(range(i, i + len(phrase.split())))
+    present = set(words)
+    for phrase, parts, action in _ACTION_PHRASES_LONGEST_FIRST:
+        if parts[0] not in present:
+            continue
+        n = len(parts)
+        for i in range(len(words) - n + 1):
+            if words[i : i + n] != parts:
+                continue
+            span = set(range(i, i + n))
             if span & taken:
                 continue
             if phrase in ("turn on", "switch on") and not machine:

@@ -117,14 +117,31 @@ class Factor:
         }
 
 
+FACTOR_WEIGHTS = (
+    ("status", STATUS_WEIGHT),
+    ("author", AUTHOR_WEIGHT),
+    ("success", SUCCESS_WEIGHT),
+    ("usage", USAGE_WEIGHT),
+    ("recency", RECENCY_WEIGHT),
+)
+
+
 @dataclass(frozen=True)
 class Scored:
     candidate: Candidate
     score: float
     prior: float
     confidence: float
-    factors: Mapping[str, Factor] = field(default_factory=dict)
+    values: tuple[float, ...] = ()  # each prior factor's value, in FACTOR_WEIGHTS order
     version_reordered: bool = False
+
+    @property
+    def factors(self) -> dict[str, Factor]:
+        """The prior's factors (built on demand: only ``explain`` shows them)."""
+        return {
+            name: Factor(v, w, PRIOR_WEIGHT * w * v)
+            for (name, w), v in zip(FACTOR_WEIGHTS, self.values, strict=True)
+        }
 
     def breakdown(self) -> dict[str, object]:
         """The score's parts, for ``explain: true``."""
@@ -174,18 +191,17 @@ def confidence(similarity: float, coverage: float | None = None) -> float:
 
 def score(c: Candidate, now: float) -> Scored:
     """Score one candidate (see the module docstring); ``now`` in epoch seconds."""
-    values = {
-        "status": (STATUS_VALUES.get(c.status, 0.0), STATUS_WEIGHT),
-        "author": (AUTHOR_VALUES.get(c.author, 0.0), AUTHOR_WEIGHT),
-        "success": (success_value(c.success_count, c.execution_count), SUCCESS_WEIGHT),
-        "usage": (usage_value(c.execution_count), USAGE_WEIGHT),
-        "recency": (recency_value(c.updated_at, now), RECENCY_WEIGHT),
-    }
-    factors = {name: Factor(v, w, PRIOR_WEIGHT * w * v) for name, (v, w) in values.items()}
-    prior = sum(w * v for v, w in values.values())
+    values = (
+        STATUS_VALUES.get(c.status, 0.0),
+        AUTHOR_VALUES.get(c.author, 0.0),
+        success_value(c.success_count, c.execution_count),
+        usage_value(c.execution_count),
+        recency_value(c.updated_at, now),
+    )
+    prior = sum(w * v for (_, w), v in zip(FACTOR_WEIGHTS, values, strict=True))
     total = c.base + sum(c.adjustments.values()) + PRIOR_WEIGHT * prior
     conf = confidence(c.similarity, None if c.relevance is None else c.coverage)
-    return Scored(c, total, prior, conf, factors)
+    return Scored(c, total, prior, conf, values)
 
 
 def _within_group_key(s: Scored) -> tuple[bool, tuple[int, int, int, int, str]]:
