@@ -6,7 +6,8 @@ Full (nightly) and incremental (one tenant) runs share this code path:
   model, validation rules and text version) equals the parent manifest's is carried over
   as it is, not rewritten;
 - a playbook whose embedded text is unchanged reuses its vector from the parent snapshot
-  (keyed by content hash + model identity); only the rest is embedded;
+  (keyed by content hash + model identity); only the rest is embedded, each distinct text
+  once per run (a copy in another collection takes the vector computed earlier in the run);
 - the new manifest names every collection (carried or rebuilt) and CURRENT moves by
   compare-and-swap. If another run moved CURRENT first, this run re-reads it, rebases its
   rebuilt collections onto the newer manifest and retries; the report says so.
@@ -27,7 +28,7 @@ import numpy as np
 
 from indexer.blobs import BlobInfo, Blobs
 from indexer.crawl import CrawlResult, VersionFolder, crawl_library, crawl_tenants
-from indexer.embed import Embedder
+from indexer.embed import CHUNK_TEXTS, Embedder, VectorMemo, embed_all
 from indexer.errors import CommitConflict, StoreError
 from indexer.events import Event, EventLog, apply_events, events_fingerprint, group_events
 from indexer.gates import GatePolicy, enforce_gates
@@ -215,6 +216,7 @@ def _build_collection(
     progress: Progress,
     events: Sequence[Event] = (),
     hnsw_min_rows: int = HNSW_MIN_ROWS,
+    memo: VectorMemo | None = None,
 ) -> tuple[SnapshotRef, CollectionOutcome]:
     outcome = CollectionOutcome(collection, "built", seen=len(folders) + len(crawl_rejections))
     model = embedder.identity
@@ -257,19 +259,27 @@ def _build_collection(
     ]
     rows.sort(key=lambda r: (r["playbook_id"], version_sort_key(r["version"])))
     vectors = np.zeros((len(rows), model.dimension), dtype=np.float32)
-    todo: list[int] = []
+    memo = memo if memo is not None else VectorMemo()
+    todo: list[int] = []  # rows without a parent vector: "embedded" in the report
+    fresh: list[int] = []  # of those, the ones no earlier collection of this run embedded
     for i, row in enumerate(rows):
         vec = previous.vector_for(row["content_hash"])
-        if vec is not None:
-            vectors[i] = vec
-        else:
+        if vec is None:
             todo.append(i)
-    batch = 512
-    for start in range(0, len(todo), batch):
-        chunk = todo[start : start + batch]
-        vectors[chunk] = embedder.embed([rows[i]["embed_text"] for i in chunk])
-        if len(todo) > batch:
-            progress(f"{collection}: embedded {min(start + batch, len(todo))}/{len(todo)}")
+            vec = memo.get(row["content_hash"])
+        if vec is None:
+            fresh.append(i)
+        else:
+            vectors[i] = vec
+
+    def embedded(done: int, total: int) -> None:
+        if total > CHUNK_TEXTS:
+            progress(f"{collection}: embedded {done}/{total} distinct texts")
+
+    # Distinct texts once, longest first, in whole batches: as the raw model path batches.
+    vectors[fresh] = embed_all(embedder, [rows[i]["embed_text"] for i in fresh], embedded)
+    for i in fresh:
+        memo.add(rows[i]["content_hash"], vectors[i])
     outcome.indexed, outcome.reused, outcome.embedded = len(rows), len(rows) - len(todo), len(todo)
     table = rows_table(rows, vectors, model.dimension)
     description = {
@@ -363,6 +373,7 @@ def run_index(
 
     built: dict[str, SnapshotRef] = {}
     in_scope: set[str] = set()
+    memo = VectorMemo()  # vectors embedded by this run, by content hash
     carried: list[SnapshotRef] = []
     for collection in sorted(crawl.folders):
         in_scope.add(collection)
@@ -396,6 +407,7 @@ def run_index(
             say,
             _read_events(event_sources, collection),
             hnsw_min_rows,
+            memo,
         )
         built[collection] = ref
         report.collections[collection] = outcome
