@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serve.evidence import row_adjustments
+from serve.responses import warnings_for
 from serve.scoring import (
     AUTHOR_VALUES,
     AUTHOR_WEIGHT,
@@ -41,6 +42,7 @@ from serve.scoring import (
     USAGE_WEIGHT,
     Candidate,
     Scored,
+    confidence,
     score,
     success_value,
     usage_value,
@@ -315,3 +317,26 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
     ties = np.flatnonzero(values == kth)[: k - len(above)]
     picked = np.concatenate([above, ties])
     return picked[np.argsort(-values[picked], kind="stable")]
+
+
+def listed(
+    pool: Pool, m: int, score: np.ndarray, newest_visible: str | None, with_id: bool = False
+) -> dict[str, Any]:
+    """Candidate ``m`` as a version listed under a result (an older version, or a
+    near-duplicate with ``with_id``): :func:`serve.responses.version_entry` of its
+    :func:`scored`, read from the arrays without building the objects."""
+    coll = pool.collections[int(pool.coll[m])]
+    row = int(pool.rows[m])
+    entry: dict[str, Any] = {"playbook_id": coll.playbook_ids[row]} if with_id else {}
+    coverage = None if pool.relevance is None else float(pool.coverage[m])
+    status, version = coll.statuses[row], coll.versions[row]
+    entry.update(
+        {
+            "version": version,
+            "status": status,
+            "confidence": confidence(float(pool.similarity[m]), coverage),
+            "score": round(float(score[m]), 4),
+            "warnings": warnings_for(status, version, newest_visible),
+        }
+    )
+    return entry

@@ -1,14 +1,14 @@
 """Full rows for the response, with a bounded cache in front of the Parquet table.
 
 A result shows every column of its row (name, description, parameters, explain plan...).
-Reading them is an Arrow ``take`` plus a conversion of ~40 columns to Python objects,
-about as costly as the rest of the score stage; the rows a search returns repeat a lot
-(popular playbooks answer many different queries), so the converted rows are kept in one
+Reading them is an Arrow ``take`` plus a conversion of ~40 columns to Python objects and
+the parsing of the JSON columns, about as costly as the rest of the score stage; the rows
+a search returns repeat a lot (popular playbooks answer many different queries), so the
+prepared rows (the record and :func:`serve.responses.static_parts`) are kept in one
 process-wide LRU keyed by (snapshot, row). Snapshots are immutable, so an entry never goes
 stale; a row of a snapshot that is no longer served simply ages out.
 
-Cached rows are shared between requests: callers must treat them as read-only
-(:func:`serve.responses.shape_result` copies what it returns).
+Cached rows are shared between requests and responses: read-only once prepared.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 RECORD_CACHE_ROWS = 4096  # ~5-10 KB each: a few tens of MB at most
 
-Record = dict[str, Any]
+Record = Any  # whatever the fetch function prepares for one row
 
 
 class RecordCache:

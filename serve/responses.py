@@ -21,12 +21,14 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexer.model import LIBRARY_COLLECTION, STATUS_WARNINGS, version_sort_key
-from serve.filters import Filters
 from serve.intent import Intent
 from serve.scoring import Scored
+
+if TYPE_CHECKING:  # serve.filters imports the collections, which import the ranking
+    from serve.filters import Filters
 
 # Which file of a script folder is its entry point: the first with a telling extension.
 _ENTRY_EXTENSIONS: Mapping[str, tuple[str, ...]] = {
@@ -170,6 +172,18 @@ def warnings_for(status: str, version: str, newest_visible: str | None) -> list[
     return out
 
 
+def static_parts(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a result that depend on its row alone (metadata, parameters, explain
+    plan, scripts). Computed once per row and kept with it (:mod:`serve.records`), so they
+    are shared by every response showing that row: read-only from here on."""
+    return {
+        "metadata": metadata_of(record),
+        "parameters": _parse_json(record.get("parameters_json")),
+        "explain_plan": _parse_json(record.get("explain_plan_json")),
+        "scripts": scripts_of(record),
+    }
+
+
 def shape_result(
     rank: int,
     scored: Scored,
@@ -179,7 +193,9 @@ def shape_result(
     query: str,
     explain: bool,
     intent: Intent | None = None,
+    static: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One result; ``static`` is :func:`static_parts` of ``record`` when already known."""
     c = scored.candidate
     result: dict[str, Any] = {
         "rank": rank,
@@ -192,10 +208,7 @@ def shape_result(
         "score": round(scored.score, 4),
         "reason": reason_for(record, c.collection, filters, query, intent),
         "warnings": warnings_for(c.status, c.version, newest_visible),
-        "metadata": metadata_of(record),
-        "parameters": _parse_json(record.get("parameters_json")),
-        "explain_plan": _parse_json(record.get("explain_plan_json")),
-        "scripts": scripts_of(record),
+        **(static if static is not None else static_parts(record)),
     }
     if explain:
         result["score_breakdown"] = scored.breakdown()

@@ -56,6 +56,7 @@ from serve.llm.merge import merge_intent
 from serve.ranking import (
     Pool,
     collapse,
+    listed,
     order,
     playbook_groups,
     scored,
@@ -64,8 +65,7 @@ from serve.ranking import (
 )
 from serve.records import RECORDS
 from serve.request import SearchRequest
-from serve.responses import match_quality, shape_result, version_entry
-from serve.scoring import Scored
+from serve.responses import match_quality, shape_result, static_parts
 from serve.vector_search import All, nearest
 
 MIN_CANDIDATES = 20
@@ -380,44 +380,45 @@ def run_search(
     pool = _pool(owners, cosines, relevance, normalise_keyword(bm25), terms, intent, request)
     now = clock()
     group = playbook_groups(pool)
-    ranked, moved = order(pool, scores(pool, now), group)
+    score = scores(pool, now)
+    ranked, moved = order(pool, score, group)
     positions: list[tuple[int, list[int], list[int]]]
     if request.versions == "all":
         positions = [(int(m), [], []) for m in ranked[: request.limit]]
     else:
         positions = collapse(pool, ranked, group, request.limit, NEAR_DUPLICATE_COSINE)
 
-    def shown(m: int) -> Scored:
-        return scored(pool, m, now, moved)
-
+    # Results as Scored objects (explain, reasons); the versions listed under them straight
+    # from the arrays.
     entries = [
-        (shown(head), [shown(o) for o in older], [shown(d) for d in similar])
-        for head, older, similar in positions
+        (scored(pool, head, now, moved), older, similar) for head, older, similar in positions
     ]
-    records: dict[tuple[str, int], dict[str, Any]] = {}
+    prepared: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, coll in loaded.items():
         rows = [e[0].candidate.row for e in entries if e[0].candidate.collection == name]
         snapshot = f"{coll.ref.path}@{coll.ref.files[METADATA_FILE].sha256}"
-        shown_rows = RECORDS.rows(snapshot, rows, coll.records)
-        records.update(((name, r), rec) for r, rec in zip(rows, shown_rows, strict=True))
+        shown_rows = RECORDS.rows(snapshot, rows, _preparer(coll))
+        prepared.update(((name, r), p) for r, p in zip(rows, shown_rows, strict=True))
     results = []
     for i, (s, older, similar) in enumerate(entries, start=1):
         c = s.candidate
         coll = loaded[c.collection]
+        record, static = prepared[(c.collection, c.row)]
         result = shape_result(
             i,
             s,
-            records[(c.collection, c.row)],
+            record,
             coll.newest_visible.get(c.playbook_id),
             request.filters,
             request.query,
             request.explain,
             intent,
+            static,
         )
         if request.versions == "best":
             newest = coll.newest_visible.get(c.playbook_id)
-            result["older_versions"] = [version_entry(o, newest) for o in older]
-            result["similar"] = [version_entry(d, None, with_id=True) for d in similar]
+            result["older_versions"] = [listed(pool, m, score, newest) for m in older]
+            result["similar"] = [listed(pool, m, score, None, with_id=True) for m in similar]
         results.append(result)
     timer.add("score", t)
     total = sum(ch.filter_rows for ch in channels.values())
@@ -441,6 +442,17 @@ def run_search(
         },
         "timings_ms": timer.to_dict(),
     }
+
+
+def _preparer(
+    coll: LoadedCollection,
+) -> Callable[[list[int]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Rows of ``coll`` as (record, :func:`serve.responses.static_parts`), for the cache."""
+
+    def prepare(rows: list[int]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(rec, static_parts(rec)) for rec in coll.records(rows)]
+
+    return prepare
 
 
 # How the vector channel searched, most approximate first (serve.vector_search).

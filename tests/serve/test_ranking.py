@@ -26,7 +26,8 @@ from serve.evidence import total as adjustment_total
 from serve.generation import LoadedCollection
 from serve.intent import parse_intent
 from serve.local import LocalSearcher
-from serve.ranking import Pool, collapse, order, playbook_groups, scores, top_k
+from serve.ranking import Pool, collapse, listed, order, playbook_groups, scored, scores, top_k
+from serve.responses import version_entry
 from serve.scoring import Candidate, Scored, rank
 from serve.search import NEAR_DUPLICATE_COSINE
 
@@ -69,6 +70,7 @@ def _random_pool(colls: Sequence[LoadedCollection], rng: random.Random, vector: 
     # Coarse values so that exact score ties happen and the tie-break order is exercised.
     sims = np.array([rng.choice([0.2, 0.4, 0.5, 0.7]) for _ in range(n)], dtype=np.float64)
     rel = None if vector else np.array([rng.random() for _ in range(n)], dtype=np.float64)
+    adjust = np.array([rng.choice([0.0, 0.08, -0.15]) for _ in range(n)])
     return Pool(
         collections=list(colls),
         coll=np.asarray(coll, dtype=np.int64),
@@ -77,7 +79,8 @@ def _random_pool(colls: Sequence[LoadedCollection], rng: random.Random, vector: 
         relevance=rel,
         keyword=np.zeros(n),
         coverage=np.zeros(n),
-        adjust=np.array([rng.choice([0.0, 0.08, -0.15]) for _ in range(n)]),
+        adjust=adjust,
+        parts={"action": adjust},
     )
 
 
@@ -224,3 +227,16 @@ def test_the_random_pools_exercise_version_precedence(samples: Any) -> None:
         _, moved = order(pool, scores(pool, NOW), playbook_groups(pool))
         moved_any += int(moved.any())
     assert moved_any >= 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_listed_versions_read_from_the_arrays_match_version_entry(samples: Any, seed: int) -> None:
+    colls = _collections(samples)
+    pool = _random_pool(colls, random.Random(seed), vector=seed % 2 == 0)
+    total = scores(pool, NOW)
+    _, moved = order(pool, total, playbook_groups(pool))
+    for m in range(len(pool)):
+        s = scored(pool, m, NOW, moved)
+        newest = pool.collections[int(pool.coll[m])].newest_visible.get(s.candidate.playbook_id)
+        assert listed(pool, m, total, newest) == version_entry(s, newest)
+        assert listed(pool, m, total, None, with_id=True) == version_entry(s, None, with_id=True)
