@@ -33,7 +33,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -511,15 +511,19 @@ class Store:
             )
         return data
 
-    def load_snapshot(self, ref: SnapshotRef) -> SnapshotData:
-        """Read and verify a snapshot's files; raises :class:`ChecksumMismatch` or StoreError."""
+    def load_snapshot(self, ref: SnapshotRef, *, skip_columns: Sequence[str] = ()) -> SnapshotData:
+        """Read and verify a snapshot's files; raises :class:`ChecksumMismatch` or StoreError.
+        Every byte is verified; ``skip_columns`` are left out of the decoded table (the
+        server keeps vectors in the FAISS index only, and decoding them is half the work)."""
         desc_bytes = self._read_verified(ref, DESCRIPTION_FILE)
         parquet_bytes = self._read_verified(ref, METADATA_FILE)
         index_bytes = self._read_verified(ref, INDEX_FILE)
         features_bytes = (
             self._read_verified(ref, FEATURES_FILE) if FEATURES_FILE in ref.files else None
         )
-        table = pq.read_table(pa.BufferReader(parquet_bytes))
+        parquet = pq.ParquetFile(pa.BufferReader(parquet_bytes))
+        columns = [c for c in parquet.schema_arrow.names if c not in skip_columns]
+        table = parquet.read(columns=columns, use_threads=False)
         if table.num_rows != ref.rows:
             raise StoreError(
                 f"{ref.path}: {table.num_rows} rows, manifest says {ref.rows}", file=ref.path

@@ -71,32 +71,37 @@ def _codes(values: Sequence[str]) -> np.ndarray:
     return inverse.astype(np.int64).reshape(-1)
 
 
+def _per_value(values: np.ndarray, fn: Any) -> np.ndarray:
+    """``fn`` of each row's value(s), calling it once per distinct value (rows of one
+    collection share few distinct counts); ``values`` is (rows,) or (k, rows)."""
+    if values.shape[-1] == 0:
+        return np.zeros(0, dtype=np.float64)
+    distinct, inverse = np.unique(values, axis=-1, return_inverse=True)
+    table = np.array([fn(*map(int, col)) for col in np.atleast_2d(distinct).T])
+    return np.asarray(table[inverse.reshape(-1)], dtype=np.float64)
+
+
 def build_rank_columns(coll: LoadedCollection) -> RankColumns:
-    """The row constants of ``coll`` (the scalar functions of :mod:`serve.scoring`, once)."""
-    static = np.fromiter(
-        (
-            STATUS_WEIGHT * STATUS_VALUES.get(status, 0.0)
-            + AUTHOR_WEIGHT * AUTHOR_VALUES.get(author, 0.0)
-            + SUCCESS_WEIGHT * success_value(int(ok), int(runs))
-            + USAGE_WEIGHT * usage_value(int(runs))
-            for status, author, ok, runs in zip(
-                coll.statuses,
-                coll.authors,
-                coll.success_counts,
-                coll.execution_counts,
-                strict=True,
-            )
-        ),
-        dtype=np.float64,
-        count=coll.rows,
+    """The row constants of ``coll``: the scalar functions of :mod:`serve.scoring` applied
+    to each distinct value (so every value is exactly what :func:`serve.scoring.score`
+    computes), combined in its order of addition."""
+    status = np.array([STATUS_VALUES.get(s, 0.0) for s in coll.statuses], dtype=np.float64)
+    author = np.array([AUTHOR_VALUES.get(a, 0.0) for a in coll.authors], dtype=np.float64)
+    runs = np.asarray(coll.execution_counts, dtype=np.int64)
+    ok = np.asarray(coll.success_counts, dtype=np.int64)
+    success = _per_value(np.stack([ok, runs]), success_value)
+    usage = _per_value(runs, usage_value)
+    static = (
+        STATUS_WEIGHT * status
+        + AUTHOR_WEIGHT * author
+        + SUCCESS_WEIGHT * success
+        + USAGE_WEIGHT * usage
     )
     return RankColumns(
-        static_prior=static,
+        static_prior=np.asarray(static, dtype=np.float64),
         pid_codes=_codes(coll.playbook_ids),
         version_codes=_codes(coll.versions),
-        trusted=np.fromiter(
-            (s in TRUSTED_STATUSES for s in coll.statuses), dtype=bool, count=coll.rows
-        ),
+        trusted=np.array([s in TRUSTED_STATUSES for s in coll.statuses], dtype=bool),
     )
 
 
