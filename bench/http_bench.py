@@ -109,7 +109,7 @@ class Server:
     def __init__(self, store: BenchStore, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        keys = write_keys(store, log_path.with_suffix(".keys"))
+        keys = write_keys(store, log_path.parent / f"{log_path.name}.keys.tmp")
         env = {
             **os.environ,
             "PLAYBOOKS_API_KEYS": "",
