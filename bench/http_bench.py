@@ -1,7 +1,7 @@
 """End-to-end search over HTTP against a real uvicorn server, at each store size.
 
 For each size: spawns ``python -m serve`` on a free loopback port (query log off, no
-polling, one API key per tenant in an API keys file), measures cold start (wall time from
+polling, no rate limit, one API key per tenant in an API keys file), measures cold start (wall time from
 spawn until ``/readyz`` answers 200: the library loaded, tenants lazy) and the server's
 RSS (``VmRSS`` of ``/proc/<pid>/status`` when ready and after a warm-up; ``VmHWM`` for
 the peak), then runs closed-loop load: 1, 4 and 16 client threads, each with its own
@@ -115,6 +115,9 @@ class Server:
             "PLAYBOOKS_API_KEYS": "",
             "PLAYBOOKS_API_KEYS_FILE": str(keys),
             "PLAYBOOKS_QUERYLOG": "false",
+            # the per-credential rate limit would answer 429 to the busiest tenants: this
+            # measures search, not the limiter
+            "PLAYBOOKS_RATE_PER_MINUTE": "0",
             "PLAYBOOKS_POLL_SECONDS": "0",
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
