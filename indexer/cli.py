@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_store(p)
     p.add_argument("--host", help=_help("host"))
     p.add_argument("--port", type=int, help=_help("port"))
+    p.add_argument("--workers", type=int, help=_help("workers"))
     p.add_argument("--manifest", help=_help("manifest"))
 
     p = sub.add_parser(
@@ -217,7 +218,7 @@ def render_report(r: dict[str, Any]) -> str:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from serve.app import run
 
-    run(_settings(args, ["store", "endpoint_url", "host", "port", "manifest"]))
+    run(_settings(args, ["store", "endpoint_url", "host", "port", "workers", "manifest"]))
     return EXIT_OK
 
 

@@ -185,6 +185,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host", "127.0.0.1", "Address the server listens on."),
     Setting("port", "8000", "Port the server listens on.", _positive_int),
     Setting(
+        "workers",
+        "1",
+        "Server processes sharing the port (uvicorn workers): one Python process serves on "
+        "about one core, so set it to the cores the server may use; each worker loads its "
+        "own library and tenant cache (memory_budget_mb each) and follows CURRENT itself.",
+        _positive_int,
+    ),
+    Setting(
         "api_keys",
         "",
         "Bearer API keys mapped to tenants: 'key1=tenant1,key2=tenant2'; "
@@ -432,6 +440,23 @@ def _split_key(item: str, where: str) -> tuple[str, tuple[str, frozenset[str]]]:
     if len(key) < 16:
         raise ConfigError(f"{where}: API key for tenant {tenant!r} is shorter than 16 characters")
     return key, (tenant, scopes)
+
+
+def setting_text(value: Any) -> str:
+    """A setting's value as the text :func:`load_settings` reads back to the same value."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(setting_text(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def to_environ(settings: Settings) -> dict[str, str]:
+    """``PLAYBOOKS_*`` variables that make :func:`load_settings` give ``settings`` again
+    (how server worker processes receive the parent's settings)."""
+    return {s.env: setting_text(settings.values[s.name]) for s in SETTINGS}
 
 
 def load_settings(

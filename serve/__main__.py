@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from indexer.errors import PlaybookError
 from indexer.settings import SETTINGS_BY_NAME, load_settings
 
-FLAGS = ("store", "manifest", "host", "port", "model_path", "api_keys_file", "log_level")
+FLAGS = ("store", "manifest", "host", "port", "workers", "model_path", "api_keys_file", "log_level")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -47,7 +48,7 @@ from starlette.routing import Route
 
 from indexer.blobs import open_blobs
 from indexer.errors import NotReady, PlaybookError, StoreError
-from indexer.settings import Settings
+from indexer.settings import Settings, load_settings, to_environ
 from indexer.store import Store
 from serve.auth import ApiKeys, authenticate, check_tenant_claim
 from serve.errors import EXCEPTION_HANDLERS
@@ -365,33 +366,56 @@ def _raise_stopped(signum: int, frame: object) -> None:
     raise _Stopped(signum)
 
 
+def app_from_environment() -> Starlette:
+    """The app of a worker process (``workers`` > 1): settings from the ``PLAYBOOKS_*``
+    variables the parent set (:func:`indexer.settings.to_environ`)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
 def run(settings: Settings) -> None:
     """Serve ``settings`` with uvicorn until SIGINT/SIGTERM.
 
     A signal starts uvicorn's graceful shutdown (in-flight requests finish, the lifespan
     closes the generation); the process then returns normally, so it exits with status 0.
+    With ``workers`` > 1, uvicorn's supervisor starts that many worker processes on the
+    same socket, each building its app from the parent's settings
+    (:func:`app_from_environment`), and restarts any that dies.
     """
     import uvicorn
 
     configure_logging(settings.log_level, settings.log_json)
     previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
     try:
-        app = create_app(settings)
         log.info(
             "starting on %s:%s",
             settings.host,
             settings.port,
-            extra={"store": settings.store, "manifest": settings.manifest},
+            extra={
+                "store": settings.store,
+                "manifest": settings.manifest,
+                "workers": settings.workers,
+            },
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-        )
+        if settings.workers > 1:
+            os.environ.update(to_environ(settings))  # what the workers read
+            uvicorn.run(
+                "serve.app:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                **options,
+            )
+        else:
+            uvicorn.run(create_app(settings), **options)
     except _Stopped as stopped:
         log.info("stopped by %s", signal.Signals(stopped.args[0]).name)
     finally:

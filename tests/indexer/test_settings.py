@@ -56,3 +56,21 @@ def test_malformed_api_keys_are_refused_without_echoing_the_key(value: str, mess
         s.api_key_map()
     if "=" in value:
         assert value.split("=")[0] not in str(err.value)
+
+
+def test_settings_survive_the_trip_through_the_environment() -> None:
+    """How server workers get the parent's settings (indexer.settings.to_environ)."""
+    from indexer.settings import SETTINGS, Secret, load_settings, to_environ
+
+    given = load_settings(
+        {"store": "/tmp/s", "port": "9001", "workers": "2", "api_keys": "k" * 16 + "=acme"},
+        environ={"PLAYBOOKS_QUERYLOG": "false", "PLAYBOOKS_MANIFEST": ""},
+    )
+    again = load_settings(environ=to_environ(given))
+    for s in SETTINGS:
+        a, b = given.values[s.name], again.values[s.name]
+        if isinstance(a, Secret):
+            assert isinstance(b, Secret) and a.reveal() == b.reveal(), s.name
+        else:
+            assert a == b, s.name
+    assert again.workers == 2 and again.querylog is False and again.manifest is None

@@ -48,7 +48,9 @@ class Server:
 
 
 @contextmanager
-def serve_process(store: Path, tmp_path: Path) -> Iterator[Server]:
+def serve_process(
+    store: Path, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOKS_")}
     env.update(
@@ -59,6 +61,7 @@ def serve_process(store: Path, tmp_path: Path) -> Iterator[Server]:
             "PLAYBOOKS_PORT": str(port),
             "PLAYBOOKS_LOG_LEVEL": "info",
             "HF_HUB_OFFLINE": "1",
+            **(extra_env or {}),
         }
     )
     log = tmp_path / "server.log"
@@ -171,6 +174,47 @@ def test_real_server_answers_searches_and_exits_cleanly(
         for line in access
     )
     assert not any(ACME_KEY in json.dumps(line) for line in lines)
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def test_workers_share_the_port_and_stop_together(indexed_store: Path, tmp_path: Path) -> None:
+    with serve_process(indexed_store, tmp_path, {"PLAYBOOKS_WORKERS": "2"}) as server:
+        deadline = time.monotonic() + READY_WITHIN_SECONDS
+        ready = 0
+        while ready < 6:  # both workers loaded: consecutive connections all ready
+            status = httpx.get(f"{server.url}/readyz", timeout=10).status_code
+            ready = ready + 1 if status == 200 else 0
+            assert time.monotonic() < deadline, server.log.read_text()
+        # uvicorn's supervisor spawns the workers (multiprocessing spawn_main)
+        workers = [c for c in _children(server.process.pid) if "spawn_main" in _cmdline(c)]
+        assert len(workers) == 2, [_cmdline(c) for c in _children(server.process.pid)]
+        for i in range(12):  # a new connection each: the kernel spreads them over workers
+            response = httpx.post(
+                f"{server.url}/api/playbook/search",
+                json={"query": f"stop the reporting databases {i}"},
+                headers={"Authorization": f"Bearer {ACME_KEY}"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["results"][0]["playbook_id"] == "team-weekend-shutdown"
+        assert stop(server) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in _status(pid)
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
 
 
 def test_real_server_over_an_empty_store_is_live_but_not_ready(tmp_path: Path) -> None:
