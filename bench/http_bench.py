@@ -1,8 +1,9 @@
 """End-to-end search over HTTP against a real uvicorn server, at each store size.
 
 For each size: spawns ``python -m serve`` on a free loopback port (query log off, no
-polling, no rate limit, one API key per tenant in an API keys file), measures cold start (wall time from
-spawn until ``/readyz`` answers 200: the library loaded, tenants lazy) and the server's
+polling, no rate limit, one API key per tenant in an API keys file, ``--workers``
+processes), measures cold start (wall time from spawn until ``/readyz`` answers 200: the
+library loaded, tenants lazy) and the server's
 RSS (``VmRSS`` of ``/proc/<pid>/status`` when ready and after a warm-up; ``VmHWM`` for
 the peak), then runs closed-loop load: 1, 4 and 16 client threads, each with its own
 ``httpx.Client``, each sending the next uncached query (distinct texts from
@@ -106,7 +107,8 @@ class Tenants:
 class Server:
     """A ``python -m serve`` subprocess over one store; ``stop()`` ends it by its pid."""
 
-    def __init__(self, store: BenchStore, log_path: Path) -> None:
+    def __init__(self, store: BenchStore, log_path: Path, workers: int = 1) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         keys = write_keys(store, log_path.parent / f"{log_path.name}.keys.tmp")
@@ -118,6 +120,7 @@ class Server:
             # the per-credential rate limit would answer 429 to the busiest tenants: this
             # measures search, not the limiter
             "PLAYBOOKS_RATE_PER_MINUTE": "0",
+            "PLAYBOOKS_WORKERS": str(workers),
             "PLAYBOOKS_POLL_SECONDS": "0",
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
@@ -146,17 +149,23 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
-        """Seconds from spawn until ``/readyz`` said 200; raises if it died or timed out."""
-        with httpx.Client(timeout=2.0) as client:
-            while time.perf_counter() - self.started < timeout:
-                if self.proc.poll() is not None:
-                    tail = self.log_path.read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"server exited with {self.proc.returncode}:\n{tail}")
-                try:
-                    if client.get(f"{self.url}/readyz").status_code == 200:
-                        return time.perf_counter() - self.started
-                except httpx.HTTPError:
-                    pass
+        """Seconds from spawn until ``/readyz`` said 200 (with several workers: on several
+        new connections in a row, so every worker is ready); raises if it died or timed
+        out."""
+        needed = 1 if self.workers == 1 else 4 * self.workers
+        streak = 0
+        while time.perf_counter() - self.started < timeout:
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{tail}")
+            try:
+                ok = httpx.get(f"{self.url}/readyz", timeout=2.0).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            streak = streak + 1 if ok else 0
+            if streak >= needed:
+                return time.perf_counter() - self.started
+            if not ok:
                 time.sleep(0.05)
         raise RuntimeError(f"server not ready after {timeout:.0f}s (log: {self.log_path})")
 
@@ -240,10 +249,10 @@ def closed_loop(
 
 
 def bench_size(
-    store: BenchStore, seconds: float, levels: tuple[int, ...], traffic: str
+    store: BenchStore, seconds: float, levels: tuple[int, ...], traffic: str, workers: int = 1
 ) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server(store, RESULTS / f"http-server-{store.size.name}.log.tmp")
+    server = Server(store, RESULTS / f"http-server-{store.size.name}.log.tmp", workers)
     tenants = Tenants(store, traffic)
     try:
         cold = server.wait_ready()
@@ -269,6 +278,7 @@ def bench_size(
         "playbooks": store.size.total,
         "vectors": store.vectors,
         "traffic": traffic,
+        "workers": workers,
         "tenants": len(tenants.names),
         "tenant": store.mid_tenant if traffic == "one" else None,
         "tenant_rows": store.tenant_rows[store.mid_tenant] if traffic == "one" else None,
@@ -362,6 +372,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--levels", default=",".join(map(str, LEVELS)))
     p.add_argument("--traffic", choices=TRAFFIC, default="zipf", help="who searches (see above)")
+    p.add_argument("--workers", type=int, default=1, help="server worker processes")
     p.add_argument("--name", default="http", help="results file name (bench/results/NAME)")
     args = p.parse_args(argv)
     levels = tuple(int(x) for x in args.levels.split(","))
@@ -369,13 +380,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for size in parse_sizes(args.sizes):
         store = servable_store(size, args.vectors)
         print(f"serving {size.name} ...", flush=True)
-        results.append(bench_size(store, args.seconds, levels, args.traffic))
+        results.append(bench_size(store, args.seconds, levels, args.traffic, args.workers))
     text = render(results)
     print()
     print(text)
     path = save(
         args.name,
-        {"vectors_option": args.vectors, "traffic": args.traffic, "note": NOTE, "sizes": results},
+        {
+            "vectors_option": args.vectors,
+            "traffic": args.traffic,
+            "workers": args.workers,
+            "note": NOTE,
+            "sizes": results,
+        },
     )
     (RESULTS / f"{args.name}.txt").write_text(text + "\n")
     print(f"\nsaved {path}")
