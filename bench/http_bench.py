@@ -61,15 +61,20 @@ def free_port() -> int:
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM in MiB (empty when the process is gone)."""
-    out = {}
+    """VmRSS and VmHWM in MiB of ``pid`` and its child processes (the workers), summed
+    (empty when the process is gone)."""
+    out: dict[str, int] = {}
     try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key in ("VmRSS", "VmHWM"):
                 out[key] = int(value.split()[0]) // 1024
     except OSError:
-        pass
+        return out
+    for child in children:
+        for key, mib in proc_status(int(child)).items():
+            out[key] = out.get(key, 0) + mib
     return out
 
 
