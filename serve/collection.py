@@ -175,11 +175,17 @@ class LoadedCollection:
         wide = len(ids) == self.rows or len(ids) <= self.exact_rows
         return Selection(ids, None if wide else selector(ids, self.rows))
 
-    def records(self, rows: Sequence[int]) -> list[dict[str, Any]]:
-        """Full rows as dicts (every Parquet column but the vector), in the order given."""
+    def records(
+        self, rows: Sequence[int], columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows as dicts, in the order given: ``columns`` of them (those the table has),
+        or every Parquet column but the vector."""
         if not rows:
             return []
-        return list(self.table.take(pa.array(list(rows), type=pa.int64())).to_pylist())
+        table = self.table
+        if columns is not None:
+            table = table.select([c for c in columns if c in table.column_names])
+        return list(table.take(pa.array(list(rows), type=pa.int64())).to_pylist())
 
     def close(self) -> None:
         """Release the DuckDB filter table; the collection stays readable (a request that

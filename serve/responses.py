@@ -172,6 +172,35 @@ def warnings_for(status: str, version: str, newest_visible: str | None) -> list[
     return out
 
 
+# The row columns a result reads (metadata_of, reason_for, static_parts).
+RESULT_COLUMNS = (
+    "name",
+    "description",
+    "purpose",
+    "cloud_provider",
+    "resource_types",
+    "tags",
+    "estimated_impact_json",
+    "prerequisites",
+    "use_cases",
+    "keywords",
+    "author",
+    "storage_strategy",
+    "created_at",
+    "updated_at",
+    "last_executed_at",
+    "execution_count",
+    "success_count",
+    "success_rate",
+    "based_on_escher",
+    "escher_playbook_id",
+    "escher_version",
+    "parameters_json",
+    "explain_plan_json",
+    "scripts",
+)
+
+
 def static_parts(record: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a result that depend on its row alone (metadata, parameters, explain
     plan, scripts). Computed once per row and kept with it (:mod:`serve.records`), so they

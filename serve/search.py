@@ -65,7 +65,7 @@ from serve.ranking import (
 )
 from serve.records import RECORDS
 from serve.request import SearchRequest
-from serve.responses import match_quality, shape_result, static_parts
+from serve.responses import RESULT_COLUMNS, match_quality, shape_result, static_parts
 from serve.vector_search import All, nearest
 
 MIN_CANDIDATES = 20
@@ -450,7 +450,7 @@ def _preparer(
     """Rows of ``coll`` as (record, :func:`serve.responses.static_parts`), for the cache."""
 
     def prepare(rows: list[int]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        return [(rec, static_parts(rec)) for rec in coll.records(rows)]
+        return [(rec, static_parts(rec)) for rec in coll.records(rows, RESULT_COLUMNS)]
 
     return prepare
 
