@@ -2,7 +2,8 @@
 writing its numbers to ``bench/results/<name>.json``.
 
     python -m bench                 # all, at their default sizes
-    python -m bench lifecycle       # one (names: embed, lifecycle, index, search, http, ann)
+    python -m bench lifecycle       # one (names: embed, lifecycle, index, search, http, ann,
+                                    # features)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ BENCHMARKS = {
     "search": "bench.search_bench",
     "http": "bench.http_bench",
     "ann": "bench.ann_bench",
+    "features": "bench.features_bench",
 }
 
 
