@@ -145,6 +145,7 @@ class LoadedCollection:
             [self.value_rows["status"].get(s) for s in sorted(SEARCHABLE_STATUSES)]
         )
         self.filter_view: str | None = None  # its name in the shared DuckDB, once registered
+        self._projections: dict[tuple[str, ...], pa.Table] = {}
         self.closed = False
         # Filtered subsets up to this many rows are scored exactly (serve.vector_search).
         self.exact_rows = exact_limit(self.rows)
@@ -182,10 +183,17 @@ class LoadedCollection:
         or every Parquet column but the vector."""
         if not rows:
             return []
-        table = self.table
-        if columns is not None:
-            table = table.select([c for c in columns if c in table.column_names])
+        table = self.table if columns is None else self._projection(tuple(columns))
         return list(table.take(pa.array(list(rows), type=pa.int64())).to_pylist())
+
+    def _projection(self, columns: tuple[str, ...]) -> pa.Table:
+        """The table with ``columns`` only (those it has), built once per column list."""
+        found = self._projections.get(columns)
+        if found is None:
+            have = set(self.table.column_names)
+            found = self.table.select([c for c in columns if c in have])
+            self._projections[columns] = found  # zero-copy; a racing duplicate is harmless
+        return found
 
     def close(self) -> None:
         """Release the DuckDB filter table; the collection stays readable (a request that
