@@ -2,8 +2,9 @@
 
 For each size, loads the store's CURRENT manifest with :class:`serve.local.LocalSearcher`
 (exactly the server's search path; queries embedded by the store's ONNX query model, as
-the server does, every query text distinct so its cache never answers), then runs ~300 varied queries from realistic templates (a quarter of them with a
-``cloud_provider`` or ``tags`` filter) as the median-sized tenant, and reports
+the server does, every query text distinct so its cache never answers), then runs ~300
+varied queries from realistic templates (a quarter of them with a ``cloud_provider`` or
+``tags`` filter) as the median-sized tenant, and reports
 p50/p95/p99 of each stage of the response's ``timings_ms`` (embed, filter, vector,
 keyword, score), of the search stage without embedding (filter + vector + score, and the
 same plus keyword), and of ``took_ms``, plus the process CPU time per search (all
