@@ -335,6 +335,14 @@ def _cmd_gc(args: argparse.Namespace) -> int:
                 f"left {len(rep.unrecognised)} folders that are not snapshots: "
                 + ", ".join(rep.unrecognised)
             )
+        lines.append(f"{verb} {len(rep.deleted_models)} query model folders")
+        lines += [f"  {key}" for key in rep.deleted_models]
+        lines.append(f"kept {rep.kept_models} query model folders named by kept manifests")
+        if rep.recent_models:
+            lines.append(
+                f"left {len(rep.recent_models)} unnamed query model folders younger than "
+                "the grace period"
+            )
         return "\n".join(lines)
 
     _emit(args, rep.to_dict(), text)

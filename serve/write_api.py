@@ -337,6 +337,7 @@ def setup_write_path(
             include_library=include_library,
             only_tenants=only,
             command="playbooks serve (write path)",
+            hnsw_min_rows=settings.hnsw_min_rows,
         )
         report.seconds = time.monotonic() - started
         return report

@@ -546,6 +546,9 @@ def test_cli_list_show_diff_rollback_pin_gc(
     code, out, _ = _cli(capsys, root, "pin", m1.manifest_id[:-4])
     assert (code, out) == (0, f"pinned: {m1.manifest_id}\n")
 
+    code, out, _ = _cli(capsys, root, "gc", "--keep-last", "1", "--keep-days", "0", "--dry-run")
+    assert code == 0 and "would delete 0 query model folders" in out
+    assert "kept 0 query model folders named by kept manifests" in out
     code, out, _ = _cli(capsys, root, "gc", "--keep-last", "1", "--keep-days", "0", "--json")
     report = json.loads(out)
     assert code == 0 and report["deleted_manifests"] == [m0.manifest_id]
