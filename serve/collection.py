@@ -46,6 +46,17 @@ FILTER_COLUMNS = (
 )
 # Filters answered from per-value row lists, without DuckDB (serve.filters).
 VALUE_COLUMNS = ("status", "author", "cloud_provider")
+UNSERVED_COLUMNS = (
+    "vector",
+    "embed_text",
+    "content_hash",
+    "source_uri",
+    "source_fingerprint",
+    "version_major",
+    "version_minor",
+    "version_patch",
+    "version_prerelease",
+)
 REQUIRED_COLUMNS = (*FILTER_COLUMNS, "execution_count", "success_count", "updated_at")
 # Python objects per row (lists of ids/versions/statuses, keyword postings, feature
 # tuples) beyond the Arrow and numpy buffers; measured on the bench stores (README,
@@ -204,9 +215,10 @@ class LoadedCollection:
 
 def load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCollection:
     """Read and verify ``ref``; raises :class:`StoreError` (naming the file) on any fault."""
-    # Every file is verified; the vectors are served from the index, so the Parquet's
-    # vector column is not decoded (about half the decoding work).
-    data = store.load_snapshot(ref, skip_columns=("vector",))
+    # Every file is verified; columns the server never reads are not decoded (the vectors
+    # are served from the index; the embedded text and provenance are for the indexer and
+    # analysts, who read the Parquet itself): most of the decoding work.
+    data = store.load_snapshot(ref, skip_columns=UNSERVED_COLUMNS)
     table = data.table
     missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
     if missing:

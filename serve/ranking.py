@@ -44,7 +44,6 @@ from serve.scoring import (
     Scored,
     confidence,
     score,
-    success_value,
     usage_value,
 )
 
@@ -72,12 +71,12 @@ def _codes(values: Sequence[str]) -> np.ndarray:
 
 
 def _per_value(values: np.ndarray, fn: Any) -> np.ndarray:
-    """``fn`` of each row's value(s), calling it once per distinct value (rows of one
-    collection share few distinct counts); ``values`` is (rows,) or (k, rows)."""
-    if values.shape[-1] == 0:
+    """``fn`` of each row's value, called once per distinct value (rows of a collection
+    share few distinct counts): exactly the scalar function's result for every row."""
+    if not len(values):
         return np.zeros(0, dtype=np.float64)
-    distinct, inverse = np.unique(values, axis=-1, return_inverse=True)
-    table = np.array([fn(*map(int, col)) for col in np.atleast_2d(distinct).T])
+    distinct, inverse = np.unique(values, return_inverse=True)
+    table = np.array([fn(v) for v in distinct.tolist()], dtype=np.float64)
     return np.asarray(table[inverse.reshape(-1)], dtype=np.float64)
 
 
@@ -87,9 +86,10 @@ def build_rank_columns(coll: LoadedCollection) -> RankColumns:
     computes), combined in its order of addition."""
     status = np.array([STATUS_VALUES.get(s, 0.0) for s in coll.statuses], dtype=np.float64)
     author = np.array([AUTHOR_VALUES.get(a, 0.0) for a in coll.authors], dtype=np.float64)
-    runs = np.asarray(coll.execution_counts, dtype=np.int64)
-    ok = np.asarray(coll.success_counts, dtype=np.int64)
-    success = _per_value(np.stack([ok, runs]), success_value)
+    runs = np.maximum(np.asarray(coll.execution_counts, dtype=np.int64), 0)
+    ok = np.minimum(np.maximum(np.asarray(coll.success_counts, dtype=np.int64), 0), runs)
+    # success_value, vectorised: a true division of exact integers rounds the same way
+    success = (ok + 1).astype(np.float64) / (runs + 2).astype(np.float64)
     usage = _per_value(runs, usage_value)
     static = (
         STATUS_WEIGHT * status
