@@ -45,7 +45,7 @@ FILTER_COLUMNS = (
     "tags",
 )
 # Filters answered from per-value row lists, without DuckDB (serve.filters).
-VALUE_COLUMNS = ("status", "author", "cloud_provider")
+VALUE_COLUMNS = ("status", "author", "cloud_provider", "resource_types")
 UNSERVED_COLUMNS = (
     "vector",
     "embed_text",

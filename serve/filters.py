@@ -11,9 +11,9 @@ Accepted keys (values within one key are OR-ed, keys are AND-ed)::
 Lists hold 1..``max_filter_values`` values. Tag values match the indexed strings, which
 the indexer writes as ``str(value)`` with booleans as ``"true"``/``"false"``.
 Every selection is AND-ed with ``status IN (searchable statuses)``, whatever the request
-says. No filters, and ``status`` / ``author`` / ``cloud_provider`` filters, are answered
-from the collection's precomputed per-value row lists (numpy, no DuckDB); filters on
-``resource_types`` or ``tags`` are evaluated by the shared DuckDB connection
+says. No filters, and ``status`` / ``author`` / ``cloud_provider`` / ``resource_types``
+filters, are answered from the collection's precomputed per-value row lists (numpy, no
+DuckDB); a filter with ``tags`` is evaluated by the shared DuckDB connection
 (:mod:`serve.filter_db`). Both paths give the same rows. Selections are cached per
 snapshot and canonical filter (:class:`serve.collection_cache.SelectionCache`).
 Errors are :class:`~indexer.errors.InvalidParameter` (422) naming the field
@@ -60,8 +60,8 @@ class Filters:
 
     @property
     def needs_duckdb(self) -> bool:
-        """Whether only DuckDB evaluates these filters (list and map columns)."""
-        return bool(self.resource_types or self.tags)
+        """Whether only DuckDB evaluates these filters (tag lookups in the map column)."""
+        return bool(self.tags)
 
     def where(self) -> tuple[str, list[Any]]:
         """A DuckDB WHERE clause with ``?`` placeholders, and the values to bind."""
@@ -219,17 +219,21 @@ def duckdb_row_ids(collection: LoadedCollection, filters: Filters) -> np.ndarray
 
 
 def numpy_row_ids(collection: LoadedCollection, filters: Filters) -> np.ndarray:
-    """:func:`row_ids` from the per-value row lists; ``resource_types`` / ``tags`` are not
-    supported here (ValueError)."""
+    """:func:`row_ids` from the per-value row lists; ``tags`` are not supported here
+    (ValueError)."""
     if filters.needs_duckdb:
-        raise ValueError("resource_types and tags filters are evaluated by DuckDB")
+        raise ValueError("tags filters are evaluated by DuckDB")
     by = collection.value_rows
     ids = (
         union_rows([by["status"].get(s) for s in filters.status])
         if filters.status
         else collection.searchable_ids
     )
-    for column, wanted in (("author", filters.author), ("cloud_provider", filters.cloud_provider)):
+    for column, wanted in (
+        ("author", filters.author),
+        ("cloud_provider", filters.cloud_provider),
+        ("resource_types", filters.resource_types),
+    ):
         if wanted and len(ids):
             ids = np.intersect1d(
                 ids, union_rows([by[column].get(v) for v in wanted]), assume_unique=True

@@ -285,6 +285,13 @@ def test_the_numpy_path_selects_the_rows_duckdb_selects(
                 )
             )
         ),
+        resource_types=tuple(
+            sorted(
+                data.draw(
+                    st.sets(st.sampled_from(_values(colls, "resource_types", ())), max_size=3)
+                )
+            )
+        ),
     )
     fast = numpy_row_ids(pick, filters)
     assert fast.dtype == np.int64 and list(fast) == sorted(set(fast.tolist()))
@@ -300,6 +307,7 @@ def test_the_paths_agree_on_every_sample_collection(
             Filters(),
             Filters(status=("active",)),
             Filters(cloud_provider=("aws", "gcp"), author=("escher_library", "user_custom")),
+            Filters(resource_types=("rds::instance", "ec2::instance")),
         ):
             assert numpy_row_ids(coll, f).tolist() == duckdb_row_ids(coll, f).tolist()
         assert row_ids(coll, Filters()).tolist() == sorted(
@@ -307,10 +315,11 @@ def test_the_paths_agree_on_every_sample_collection(
         )
 
 
-def test_list_and_tag_filters_go_to_duckdb(client: TestClient) -> None:
+def test_tag_filters_go_to_duckdb(client: TestClient) -> None:
     coll = client.app.state.generation.collection("escher_library")  # type: ignore[attr-defined]
     f = parse_filters({"resource_types": ["rds::instance"], "tags": {"risk_level": "medium"}}, 10)
     assert f.needs_duckdb and not parse_filters({"author": "escher_library"}, 10).needs_duckdb
+    assert not parse_filters({"resource_types": ["rds::instance"]}, 10).needs_duckdb
     with pytest.raises(ValueError):
         numpy_row_ids(coll, f)
     assert [coll.playbook_ids[i] for i in row_ids(coll, f)] == ["escher-aws-rds-stop"]
