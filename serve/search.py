@@ -6,7 +6,7 @@ tenant's collection):
 
 1. filter: the rows the request's filters admit (:mod:`serve.filters`, hard);
 2. vector channel: when the admitted rows are few (every collection of up to 20,000 rows,
-   else up to 5% of it) every one is scored exactly (``strategy: "exact_subset"``);
+   else up to 2% of it) every one is scored exactly (``strategy: "exact_subset"``);
    otherwise :func:`serve.vector_search.nearest` (HNSW with the filter pushed in for
    large collections, a flat index with a selector else) fetches the best and tops up
    until ``limit`` distinct playbooks are found (``"hnsw_filtered"``, ``"flat_filtered"``,
@@ -185,7 +185,7 @@ def _vector_rows(
     """Rows (and cosines) from the vector channel.
 
     Admitted rows few enough to score exactly (:func:`serve.vector_search.exact_limit`:
-    every collection of up to 20,000 rows, else 5% of it): all of them, scored
+    every collection of up to 20,000 rows, else 2% of it): all of them, scored
     (``exact_subset``). Otherwise :func:`serve.vector_search.nearest` (HNSW with the
     filter pushed in, or a flat index with a selector) for the best ``fetch``, doubled
     until they hold ``limit`` distinct playbooks."""
