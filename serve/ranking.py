@@ -81,9 +81,9 @@ def _per_value(values: np.ndarray, fn: Any) -> np.ndarray:
 
 
 def build_rank_columns(coll: LoadedCollection) -> RankColumns:
-    """The row constants of ``coll``: the scalar functions of :mod:`serve.scoring` applied
-    to each distinct value (so every value is exactly what :func:`serve.scoring.score`
-    computes), combined in its order of addition."""
+    """The row constants of ``coll``, each exactly what :func:`serve.scoring.score`
+    computes (status and author looked up per row, the success rate as an exact division,
+    the usage function once per distinct count), added in its order."""
     status = np.array([STATUS_VALUES.get(s, 0.0) for s in coll.statuses], dtype=np.float64)
     author = np.array([AUTHOR_VALUES.get(a, 0.0) for a in coll.authors], dtype=np.float64)
     runs = np.maximum(np.asarray(coll.execution_counts, dtype=np.int64), 0)

@@ -368,7 +368,8 @@ def run_search(
     }
     t = time.perf_counter()
     # Fuse over every candidate of both collections at once (one normalisation).
-    owners = [(loaded[name], ch) for name, ch in channels.items() if len(ch.rows)]
+    # By collection name: the ranking breaks score ties by collection, then playbook id.
+    owners = [(loaded[name], ch) for name, ch in sorted(channels.items()) if len(ch.rows)]
     cosines = np.concatenate([ch.cosines for _, ch in owners]) if owners else np.zeros(0)
     bm25 = np.concatenate([ch.bm25 for _, ch in owners]) if owners else np.zeros(0)
     if request.mode == "vector":
