@@ -32,8 +32,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def save(name: str, data: dict[str, Any]) -> Path:
+def save(name: str, data: dict[str, Any], text: str | None = None) -> Path:
+    """Write ``bench/results/<name>.json`` (``data`` plus when and where it ran) and, when
+    ``text`` (the printed table) is given, ``<name>.txt``; returns the JSON's path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if text is not None:
+        (RESULTS / f"{name}.txt").write_text(text + "\n")
     path = RESULTS / f"{name}.json"
     doc = {
         "benchmark": name,

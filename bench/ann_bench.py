@@ -41,7 +41,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bench._table import RESULTS, save, table
+from bench._table import save, table
 from indexer.vectors import HNSW_EF_CONSTRUCTION, HNSW_M, build_index
 from indexer.vectors import vector_matrix as index_vectors
 from serve.vector_search import All, choose_strategy, exact_top_k, nearest, selector
@@ -301,8 +301,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = render(result)
     print()
     print(text)
-    path = save(args.name, result)
-    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
+    path = save(args.name, result, text)
     print(f"\nsaved {path}")
     return result
 

@@ -408,8 +408,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "note": NOTE,
             "sizes": results,
         },
+        text,
     )
-    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
     print(f"\nsaved {path}")
     return {"sizes": results}
 

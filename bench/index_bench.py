@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._table import RESULTS, save, table
+from bench._table import save, table
 from bench.synth import SynthCounts, write_sources
 from indexer.blobs import LocalBlobs
 from indexer.build import run_index
@@ -253,8 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "overhead_ratio_per_model_text_cpu": pcw.cpu / k / m_text_cpu - 1,
         "target_overhead_ratio": 0.15,
     }
-    path = save("index", result)
-    (RESULTS / "index.txt").write_text(text + "\n")
+    path = save("index", result, text)
     print(f"\nsaved {path}")
     shutil.rmtree(WORK, ignore_errors=True)
     return result

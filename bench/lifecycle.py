@@ -110,12 +110,13 @@ def main(argv: list[str] | None = None) -> dict:
             "~1 s",
         ],
     ]
-    print()
-    print(
+    text = (
         f"{counts.total} playbooks ({counts.library} library + {counts.tenants} tenants x "
-        f"{counts.per_tenant}); model load {model_load:.1f}s (not included)"
+        f"{counts.per_tenant}); model load {model_load:.1f}s (not included)\n\n"
+        + table(["run", "seconds", "share of full", "embedded", "target"], rows)
     )
-    print(table(["run", "seconds", "share of full", "embedded", "target"], rows))
+    print()
+    print(text)
     result = {
         "playbooks": counts.total,
         "library": counts.library,
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
             for r in rows
         ],
     }
-    path = save("lifecycle", result)
+    path = save("lifecycle", result, text)
     print(f"\nsaved {path}")
     return result
 

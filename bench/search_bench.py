@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._table import RESULTS, save, table
+from bench._table import save, table
 from bench.stores import VECTORS, parse_sizes, servable_store
 from bench.synth import ACTIONS, CONTEXTS, SERVICES
 
@@ -195,8 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = render(results)
     print()
     print(text)
-    path = save(args.name, {"vectors_option": args.vectors, "note": NOTE, "sizes": results})
-    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
+    path = save(args.name, {"vectors_option": args.vectors, "note": NOTE, "sizes": results}, text)
     print(f"\nsaved {path}")
     return {"sizes": results}
 

@@ -42,7 +42,6 @@ def test_a_run_reports_every_filter_and_reuses_the_built_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ann_bench, "STORES", tmp_path / "stores")
-    monkeypatch.setattr(ann_bench, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(bench._table, "RESULTS", tmp_path / "results")
     first = ann_bench.main(["--size", "3k", "--queries", "8", "--name", "ann-test"])
     assert [f["fraction"] for f in first["filters"]] == list(ann_bench.FRACTIONS)

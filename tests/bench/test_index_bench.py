@@ -21,7 +21,6 @@ def test_a_run_compares_the_pipeline_with_the_model_on_the_same_texts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_bench, "WORK", tmp_path / "work")
-    monkeypatch.setattr(index_bench, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(bench._table, "RESULTS", tmp_path / "results")
     out = index_bench.main(
         ["--library", "6", "--tenants", "2", "--per-tenant", "3", "--rounds", "2"]
