@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from indexer.errors import ConfigError
-from indexer.store import ModelIdentity
+from indexer.store import ModelIdentity, hash_file
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSION = 384
@@ -41,9 +41,7 @@ def _weights_sha256(path: str) -> str:
         raise ConfigError(f"model folder {folder} holds no *.safetensors or *.bin weights")
     h = hashlib.sha256()
     for w in weights:
-        with open(w, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        hash_file(h, w)
     return h.hexdigest()
 
 

@@ -37,7 +37,6 @@ server can import :class:`QueryModelInfo` from here without loading torch.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -53,7 +52,7 @@ from typing import Any
 
 from indexer.embed import default_model_path, model_identity
 from indexer.errors import ConfigError, StoreError
-from indexer.store import ModelIdentity
+from indexer.store import ModelIdentity, file_sum
 
 FORMAT_VERSION = 1
 INFO_FILE = "query_model.json"
@@ -68,14 +67,6 @@ DEFAULT_SCHEME = "blockwise-int8"
 BLOCK_SIZE = 128
 # Feed-forward output projections (after GELU): kept fp32 by the dynamic-int8 scheme.
 _FFN_OUTPUT = re.compile(r"/encoder/layer\.(\d+)/output/dense/MatMul$")
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -472,11 +463,11 @@ def export_query_model(
                 quantisation |= _quantise_blockwise(tmp / "fused.onnx", tmp / onnx_name)
         else:
             (tmp / "fused.onnx").rename(tmp / onnx_name)
-        files = {onnx_name: _file_sha256(tmp / onnx_name)}
+        files = {onnx_name: file_sum(tmp / onnx_name).sha256}
         for name in TOKENIZER_FILES:
             if (source_path / name).is_file():
                 shutil.copyfile(source_path / name, tmp / name)
-                files[name] = _file_sha256(tmp / name)
+                files[name] = file_sum(tmp / name).sha256
         info = QueryModelInfo(
             source=source,
             onnx_file=onnx_name,

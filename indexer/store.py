@@ -765,13 +765,13 @@ class Store:
                     raise StoreError(
                         f"{path} is missing (named by query model {ref.key})", file=str(path)
                     )
-                _check_sum(str(path), _file_sum(path), expected)
+                _check_sum(str(path), file_sum(path), expected)
             return in_place
         dest = cache_dir / ref.key
         dest.mkdir(parents=True, exist_ok=True)
         for name, expected in ref.files.items():
             path = dest / name
-            if path.is_file() and _file_sum(path) == expected:
+            if path.is_file() and file_sum(path) == expected:
                 continue
             key = f"{ref.path}/{name}"
             try:
@@ -801,13 +801,20 @@ class Store:
         return n
 
 
-def _file_sum(path: Path) -> FileSum:
-    h = hashlib.sha256()
+def hash_file(h: Any, path: Path) -> int:
+    """Feed the file at ``path`` to the hash ``h`` in 1 MiB chunks; returns its size."""
     size = 0
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
             size += len(chunk)
+    return size
+
+
+def file_sum(path: Path) -> FileSum:
+    """sha256 and size of a local file, read in chunks."""
+    h = hashlib.sha256()
+    size = hash_file(h, path)
     return FileSum(h.hexdigest(), size)
 
 

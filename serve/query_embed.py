@@ -20,7 +20,6 @@ miss would. Cached vectors are read-only and shared between callers.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -33,7 +32,7 @@ import numpy as np
 
 from indexer.errors import ConfigError, StoreError
 from indexer.onnx_export import TOKENIZER_FILE, QueryModelInfo, read_query_model_info
-from indexer.store import ModelIdentity
+from indexer.store import ModelIdentity, file_sum
 
 DEFAULT_THREADS = 1
 DEFAULT_CACHE_SIZE = 4096
@@ -65,14 +64,6 @@ class CacheStats:
 def normalise_query(text: str) -> str:
     """The cache key: leading/trailing whitespace dropped, inner runs collapsed to one."""
     return " ".join(text.split())
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class OnnxQueryEmbedder:
@@ -129,7 +120,7 @@ class OnnxQueryEmbedder:
                 raise StoreError(
                     f"{path} is missing (listed in {self.path}/query_model.json)", file=str(path)
                 )
-            actual = _file_sha256(path)
+            actual = file_sum(path).sha256
             if actual != expected:
                 raise StoreError(
                     f"{path}: sha256 {actual[:12]}…, query_model.json expects {expected[:12]}…",
