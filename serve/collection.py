@@ -16,7 +16,7 @@ connection (:mod:`serve.filter_db`), so a request still holding it keeps working
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +45,7 @@ FILTER_COLUMNS = (
     "tags",
 )
 # Filters answered from per-value row lists, without DuckDB (serve.filters).
-VALUE_COLUMNS = ("status", "author", "cloud_provider", "resource_types")
+SCALAR_VALUE_COLUMNS = ("status", "author")  # the list columns' rows come with the features
 UNSERVED_COLUMNS = (
     "vector",
     "embed_text",
@@ -147,10 +147,13 @@ class LoadedCollection:
         # Ranking features (BM25 index, name verbs...): immutable, built once; their
         # vector matrix is the index's storage.
         self.features = features
-        # Filter fast path (serve.filters): the searchable rows, and per value of each
-        # scalar / list filter column the rows holding it; ascending int64 each.
-        self.value_rows: dict[str, dict[str, np.ndarray]] = {
-            c: _value_rows(table.column(c)) for c in VALUE_COLUMNS
+        # Filter fast path (serve.filters): per value of status, author, cloud_provider and
+        # resource_types the ascending rows holding it. The two list columns' are the
+        # features' label rows (the same lists, built with the features or read from file).
+        self.value_rows: dict[str, Mapping[str, np.ndarray]] = {
+            **{c: _value_rows(table.column(c)) for c in SCALAR_VALUE_COLUMNS},
+            "cloud_provider": features.provider_rows,
+            "resource_types": features.resource_type_rows,
         }
         self.searchable_ids = union_rows(
             [self.value_rows["status"].get(s) for s in sorted(SEARCHABLE_STATUSES)]
@@ -166,7 +169,9 @@ class LoadedCollection:
 
     def _estimate_bytes(self, vectors: np.ndarray) -> int:
         arrays = int(vectors.nbytes) + int(self.table.nbytes)
-        arrays += sum(int(a.nbytes) for v in self.value_rows.values() for a in v.values())
+        arrays += sum(
+            int(a.nbytes) for c in SCALAR_VALUE_COLUMNS for a in self.value_rows[c].values()
+        )
         arrays += 3 * 8 * self.rows  # counts, timestamps
         return arrays + PYTHON_BYTES_PER_ROW * self.rows + FIXED_BYTES
 
@@ -252,24 +257,18 @@ def load_collection(store: Store, ref: SnapshotRef, dimension: int) -> LoadedCol
 
 
 def _value_rows(column: pa.ChunkedArray) -> dict[str, np.ndarray]:
-    """value -> ascending row ids holding it (a list cell counts for each distinct item)."""
-    col = column.combine_chunks()
-    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-        parents = np.asarray(pc.list_parent_indices(col).to_numpy(), dtype=np.int64)
-        values = pc.list_flatten(col)
-    else:
-        parents = np.arange(len(col), dtype=np.int64)
-        values = col
-    if not len(values):
+    """value -> ascending row ids holding it, for a column of one string per row."""
+    values = column.combine_chunks()
+    rows = np.flatnonzero(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)))
+    if not len(rows):
         return {}
-    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     names, codes = np.unique(
         np.asarray(values.drop_null().to_pylist(), dtype=object).astype(str), return_inverse=True
     )
-    pairs = np.unique(codes.reshape(-1).astype(np.int64) * (len(col) + 1) + parents[valid])
-    code_of, rows = np.divmod(pairs, len(col) + 1)  # sorted by value code, then row
-    bounds = np.searchsorted(code_of, np.arange(len(names) + 1))
-    return {str(name): rows[bounds[i] : bounds[i + 1]] for i, name in enumerate(names.tolist())}
+    order = np.argsort(codes.reshape(-1), kind="stable")  # by value, rows ascending within
+    bounds = np.searchsorted(codes.reshape(-1)[order], np.arange(len(names) + 1))
+    ordered = rows[order]
+    return {str(n): ordered[bounds[i] : bounds[i + 1]] for i, n in enumerate(names.tolist())}
 
 
 def union_rows(parts: Sequence[np.ndarray | None]) -> np.ndarray:
