@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 RECORD_CACHE_ROWS = 4096  # ~5-10 KB each: a few tens of MB at most
@@ -26,16 +26,20 @@ Record = Any  # whatever the fetch function prepares for one row
 class RecordCache:
     def __init__(self, capacity: int = RECORD_CACHE_ROWS) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[tuple[str, int], Record] = OrderedDict()
+        self._items: OrderedDict[tuple[Hashable, int], Record] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def rows(
-        self, snapshot: str, rows: Sequence[int], fetch: Callable[[list[int]], list[Record]]
+        self,
+        snapshot: Hashable,
+        rows: Sequence[int],
+        fetch: Callable[[list[int]], list[Record]],
     ) -> list[Record]:
-        """The records of ``rows`` of ``snapshot`` in order; ``fetch`` reads the missing
-        ones (one call, rows in the order given)."""
+        """The records of ``rows`` of ``snapshot`` (its identity: a collection's
+        :attr:`~serve.collection.LoadedCollection.key`) in order; ``fetch`` reads the
+        missing ones (one call, rows in the order given)."""
         found: dict[int, Record] = {}
         with self._lock:
             for r in rows:

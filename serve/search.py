@@ -44,7 +44,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from indexer.model import LIBRARY_COLLECTION, tenant_collection
-from indexer.store import METADATA_FILE
 from serve.evidence import PARTS, adjustment_parts, service_terms
 from serve.evidence import total as adjustment_total
 from serve.filters import Filters, select_rows
@@ -397,8 +396,7 @@ def run_search(
     prepared: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     for name, coll in loaded.items():
         rows = [e[0].candidate.row for e in entries if e[0].candidate.collection == name]
-        snapshot = f"{coll.ref.path}@{coll.ref.files[METADATA_FILE].sha256}"
-        shown_rows = RECORDS.rows(snapshot, rows, _preparer(coll))
+        shown_rows = RECORDS.rows(coll.key, rows, _preparer(coll))
         prepared.update(((name, r), p) for r, p in zip(rows, shown_rows, strict=True))
     results = []
     for i, (s, older, similar) in enumerate(entries, start=1):
