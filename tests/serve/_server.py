@@ -2,28 +2,56 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.serve._helpers import API_KEYS
-from tests.serve.test_uvicorn import READY_WITHIN_SECONDS, REPO, Server, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+READY_WITHIN_SECONDS = 90  # a bound on waiting (the model loads ~5-20 s), not a speed test
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_lines(self) -> list[dict[str, object]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
 
 
 @contextmanager
 def server_process(
     store: Path, log: Path, env: Mapping[str, str] | None = None, ready: bool = True
 ) -> Iterator[Server]:
-    """The server over ``store`` (API keys of ``tests.serve._tiny_store.KEYS``), its output in
-    ``log``; waits until ``/readyz`` answers (200 when ``ready``); SIGTERM on exit."""
+    """The server over ``store`` (API keys of ``tests.serve._tiny_store.KEYS`` unless ``env``
+    sets others), its output in ``log``; waits until ``/readyz`` answers (200 when
+    ``ready``); SIGTERM on exit."""
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOKS_")}
     environ.update(

@@ -31,9 +31,8 @@ from indexer.embed import Embedder
 from indexer.store import Store
 from tests._playbooks import write_playbook
 from tests.serve._manifests import commit_bad_checksum
-from tests.serve._server import server_process
+from tests.serve._server import REPO, server_process
 from tests.serve._tiny_store import KEYS
-from tests.serve.test_uvicorn import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -3,101 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from serve.__main__ import main
+from tests.serve._server import READY_WITHIN_SECONDS, Server, server_process
 
-REPO = Path(__file__).resolve().parents[2]
 ACME_KEY = "acme-key-0123456789abcdef"
 UMBRELLA_KEY = "umbrella-key-0123456789ab"
-READY_WITHIN_SECONDS = 90  # a bound on waiting (the model loads ~5-20 s), not a speed test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_lines(self) -> list[dict[str, object]]:
-        out = []
-        for line in self.log.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
 
 
 @contextmanager
 def serve_process(
     store: Path, tmp_path: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[Server]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOKS_")}
-    env.update(
-        {
-            "PLAYBOOKS_STORE": str(store),
-            "PLAYBOOKS_API_KEYS": f"{ACME_KEY}=acme,{UMBRELLA_KEY}=umbrella",
-            "PLAYBOOKS_HOST": "127.0.0.1",
-            "PLAYBOOKS_PORT": str(port),
-            "PLAYBOOKS_LOG_LEVEL": "info",
-            "HF_HUB_OFFLINE": "1",
-            **(extra_env or {}),
-        }
-    )
-    log = tmp_path / "server.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + READY_WITHIN_SECONDS
-        while True:  # until /readyz answers at all (200 loaded, 503 not loaded)
-            if process.poll() is not None:
-                pytest.fail(f"server exited early:\n{log.read_text()}")
-            try:
-                httpx.get(f"{server.url}/readyz", timeout=2)
-                break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"no answer on /readyz after {READY_WITHIN_SECONDS}s:\n{log.read_text()}"
-                )
-            time.sleep(0.2)
+    """The server over ``store`` with acme's and umbrella's keys, JSON logs at info;
+    yields once ``/readyz`` answers at all (200 loaded, 503 not)."""
+    env = {"PLAYBOOKS_API_KEYS": f"{ACME_KEY}=acme,{UMBRELLA_KEY}=umbrella", **(extra_env or {})}
+    with server_process(store, tmp_path / "server.log", env, ready=False) as server:
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def stop(server: Server) -> int:
