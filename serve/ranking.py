@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from serve.evidence import row_adjustments
-from serve.responses import warnings_for
+from serve.responses import version_entry
 from serve.scoring import (
     AUTHOR_VALUES,
     AUTHOR_WEIGHT,
@@ -327,21 +327,18 @@ def top_k(values: np.ndarray, k: int) -> np.ndarray:
 def listed(
     pool: Pool, m: int, score: np.ndarray, newest_visible: str | None, with_id: bool = False
 ) -> dict[str, Any]:
-    """Candidate ``m`` as a version listed under a result (an older version, or a
-    near-duplicate with ``with_id``): :func:`serve.responses.version_entry` of its
-    :func:`scored`, read from the arrays without building the objects."""
+    """Candidate ``m`` as a version listed under a result
+    (:func:`serve.responses.version_entry`), read from the arrays without building its
+    :func:`scored` objects."""
     coll = pool.collections[int(pool.coll[m])]
     row = int(pool.rows[m])
-    entry: dict[str, Any] = {"playbook_id": coll.playbook_ids[row]} if with_id else {}
     coverage = None if pool.relevance is None else float(pool.coverage[m])
-    status, version = coll.statuses[row], coll.versions[row]
-    entry.update(
-        {
-            "version": version,
-            "status": status,
-            "confidence": confidence(float(pool.similarity[m]), coverage),
-            "score": round(float(score[m]), 4),
-            "warnings": warnings_for(status, version, newest_visible),
-        }
+    return version_entry(
+        coll.playbook_ids[row],
+        coll.versions[row],
+        coll.statuses[row],
+        confidence(float(pool.similarity[m]), coverage),
+        float(score[m]),
+        newest_visible,
+        with_id,
     )
-    return entry

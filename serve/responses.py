@@ -244,19 +244,25 @@ def shape_result(
     return result
 
 
-def version_entry(s: Scored, newest_visible: str | None, with_id: bool = False) -> dict[str, Any]:
-    """A version listed under a result (an older version, or a near-duplicate)."""
-    c = s.candidate
-    entry: dict[str, Any] = {}
-    if with_id:
-        entry["playbook_id"] = c.playbook_id
+def version_entry(
+    playbook_id: str,
+    version: str,
+    status: str,
+    confidence: float,
+    score: float,
+    newest_visible: str | None,
+    with_id: bool = False,
+) -> dict[str, Any]:
+    """A version listed under a result (an older version, or a near-duplicate, which
+    names its playbook: ``with_id``)."""
+    entry: dict[str, Any] = {"playbook_id": playbook_id} if with_id else {}
     entry.update(
         {
-            "version": c.version,
-            "status": c.status,
-            "confidence": s.confidence,
-            "score": round(s.score, 4),
-            "warnings": warnings_for(c.status, c.version, newest_visible),
+            "version": version,
+            "status": status,
+            "confidence": confidence,
+            "score": round(score, 4),
+            "warnings": warnings_for(status, version, newest_visible),
         }
     )
     return entry

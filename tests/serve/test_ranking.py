@@ -238,5 +238,9 @@ def test_listed_versions_read_from_the_arrays_match_version_entry(samples: Any, 
     for m in range(len(pool)):
         s = scored(pool, m, NOW, moved)
         newest = pool.collections[int(pool.coll[m])].newest_visible.get(s.candidate.playbook_id)
-        assert listed(pool, m, total, newest) == version_entry(s, newest)
-        assert listed(pool, m, total, None, with_id=True) == version_entry(s, None, with_id=True)
+        c = s.candidate
+        fields = (c.playbook_id, c.version, c.status, s.confidence, s.score)
+        assert listed(pool, m, total, newest) == version_entry(*fields, newest)
+        assert listed(pool, m, total, None, with_id=True) == version_entry(
+            *fields, None, with_id=True
+        )
