@@ -10,9 +10,9 @@ reference the tests compare against). A search considers ~100-200 candidates but
 - the order is one ``np.lexsort`` on (-score, collection, playbook_id, version), with the
   spec's within-playbook version precedence applied to the few playbooks holding several
   candidates;
-- one result per playbook, near-duplicates folded (:func:`collapse`), exactly as
-  :func:`serve.search._collapse` did, with the cosines to the result heads computed as one
-  matrix product.
+- one result per playbook, near-duplicates folded (:func:`collapse`; the rule one
+  candidate at a time is ``tests/serve/test_ranking.py``'s reference), with the cosines
+  to the result heads computed as one matrix product.
 
 Only the candidates a response shows (results, their older versions and folded
 near-duplicates) become :class:`~serve.scoring.Candidate` / :class:`~serve.scoring.Scored`
@@ -198,10 +198,10 @@ def collapse(
     pool: Pool, ranked: np.ndarray, group: np.ndarray, limit: int, near_duplicate: float
 ) -> list[tuple[int, list[int], list[int]]]:
     """One entry per playbook, as candidate positions: (head, older versions,
-    near-duplicates). Walks ``ranked`` like :func:`serve.search._collapse`: a playbook
-    already placed collects its other versions; one with the same normalised name or a
-    vector at cosine >= ``near_duplicate`` to a placed head (same collection) is folded
-    under it; otherwise it becomes a new head while fewer than ``limit`` are placed."""
+    near-duplicates). Walks ``ranked`` in order: a playbook already placed collects its
+    other versions; one with the same normalised name or a vector at cosine >=
+    ``near_duplicate`` to a placed head (same collection) is folded under it; otherwise it
+    becomes a new head while fewer than ``limit`` are placed."""
     out: list[tuple[int, list[int], list[int]]] = []
     by_group: dict[int, int] = {}
     groups = group.tolist()

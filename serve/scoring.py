@@ -7,7 +7,7 @@ For each candidate playbook version::
 - ``relevance`` is the fused vector + keyword relevance (:mod:`serve.fusion`, about
   0..1) in hybrid and keyword modes, and the cosine ``similarity`` itself in vector mode
   (the spec's approach: cosine between the query and the playbook's embedded text).
-- intent adjustments (:func:`serve.search.intent_adjustments`): the query's verb in the
+- intent adjustments (:func:`serve.evidence.intent_adjustments`): the query's verb in the
   playbook's name +, the opposite verb -, another provider than the one named or implied
   -, a resource type the query names +. Empty in vector and keyword modes.
 - ``prior`` in [0, 1] is a weighted mix (weights sum to 1) of what the spec ranks by:
